@@ -1,0 +1,101 @@
+import { z } from "zod";
+import type { ConfigIssue, ResourceRef } from "../errors.js";
+import { formatFieldPath } from "../errors.js";
+import { istioObject, Metadata, UNSUPPORTED_FIELD_PREFIX } from "./common.js";
+import { DestinationRuleSpec } from "./destination-rule.js";
+import { GatewaySpec } from "./gateway.js";
+import { ServiceEntrySpec } from "./service-entry.js";
+import { VirtualServiceSpec } from "./virtual-service.js";
+
+/** The envelope every resource shares, and the one parser that turns a plain object into a typed resource. */
+
+export const NETWORKING_API_VERSIONS = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
+
+const networking = <Kind extends string, Spec extends z.ZodType>(kind: Kind, spec: Spec) =>
+  istioObject({
+    apiVersion: z.enum(NETWORKING_API_VERSIONS as [string, ...string[]], {
+      error: () => `apiVersion for ${kind} must be one of ${NETWORKING_API_VERSIONS.join(", ")}`,
+    }),
+    kind: z.literal(kind),
+    metadata: Metadata,
+    spec: spec,
+  }, ["status"]);
+
+export const GatewayResource = networking("Gateway", GatewaySpec);
+export const VirtualServiceResource = networking("VirtualService", VirtualServiceSpec);
+export const DestinationRuleResource = networking("DestinationRule", DestinationRuleSpec);
+export const ServiceEntryResource = networking("ServiceEntry", ServiceEntrySpec);
+
+export type GatewayResource = z.infer<typeof GatewayResource>;
+export type VirtualServiceResource = z.infer<typeof VirtualServiceResource>;
+export type DestinationRuleResource = z.infer<typeof DestinationRuleResource>;
+export type ServiceEntryResource = z.infer<typeof ServiceEntryResource>;
+export type MeshResource = GatewayResource | VirtualServiceResource | DestinationRuleResource | ServiceEntryResource;
+export type MeshResourceKind = MeshResource["kind"];
+
+const SCHEMAS: Record<MeshResourceKind, z.ZodType<MeshResource>> = {
+  Gateway: GatewayResource,
+  VirtualService: VirtualServiceResource,
+  DestinationRule: DestinationRuleResource,
+  ServiceEntry: ServiceEntryResource,
+};
+
+export const RESOURCE_KINDS = Object.keys(SCHEMAS) as MeshResourceKind[];
+
+/** Security kinds come with the identity issue; named here so users get a precise answer. */
+const KNOWN_BUT_UNSUPPORTED_KINDS = new Set(["Sidecar", "EnvoyFilter", "WorkloadEntry", "WorkloadGroup", "ProxyConfig", "Telemetry", "WasmPlugin"]);
+
+export function resourceRefOf(resource: MeshResource): ResourceRef {
+  return { kind: resource.kind, namespace: resource.metadata.namespace, name: resource.metadata.name };
+}
+
+export type ParseResourceResult = { ok: true; resource: MeshResource } | { ok: false; issues: ConfigIssue[] };
+
+/** Parses one plain object (from YAML or JSON) into a typed resource, or every issue found in it. */
+export function parseResource(input: unknown): ParseResourceResult {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    return { ok: false, issues: [{ code: "ERR_CONFIG_SCHEMA", path: "", message: "a resource must be an object with apiVersion, kind, metadata and spec" }] };
+  }
+  const raw = input as Record<string, unknown>;
+  const kind = raw.kind;
+  const meta = (typeof raw.metadata === "object" && raw.metadata !== null ? raw.metadata : {}) as Record<string, unknown>;
+  const ref: ResourceRef = {
+    kind: typeof kind === "string" ? kind : "<no kind>",
+    namespace: typeof meta.namespace === "string" ? meta.namespace : "default",
+    name: typeof meta.name === "string" ? meta.name : "<no name>",
+  };
+  if (typeof kind !== "string" || !(kind in SCHEMAS)) {
+    const message =
+      typeof kind !== "string"
+        ? "kind is required"
+        : KNOWN_BUT_UNSUPPORTED_KINDS.has(kind)
+          ? `kind '${kind}' is ${UNSUPPORTED_FIELD_PREFIX} (an Istio kind this project does not implement)`
+          : `unknown kind '${kind}' (supported: ${RESOURCE_KINDS.join(", ")})`;
+    return { ok: false, issues: [{ code: "ERR_CONFIG_UNKNOWN_KIND", resource: ref, path: "kind", message }] };
+  }
+  const parsed = SCHEMAS[kind as MeshResourceKind].safeParse(input);
+  if (parsed.success) return { ok: true, resource: parsed.data };
+  return { ok: false, issues: zodIssuesToConfigIssues(parsed.error.issues, ref) };
+}
+
+/** Flattens zod's issues (including nested union branches) into one ConfigIssue per field. */
+export function zodIssuesToConfigIssues(issues: readonly z.core.$ZodIssue[], resource?: ResourceRef): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of issues) {
+    if (issue.code === "unrecognized_keys") {
+      const messages = issue.message.split("; ");
+      issue.keys.forEach((key, index) => {
+        const message = messages[index] ?? `unknown field '${key}'`;
+        out.push({
+          code: message.includes(UNSUPPORTED_FIELD_PREFIX) ? "ERR_CONFIG_UNSUPPORTED_FIELD" : "ERR_CONFIG_SCHEMA",
+          ...(resource ? { resource } : {}),
+          path: formatFieldPath([...issue.path, key]),
+          message,
+        });
+      });
+      continue;
+    }
+    out.push({ code: "ERR_CONFIG_SCHEMA", ...(resource ? { resource } : {}), path: formatFieldPath(issue.path), message: issue.message });
+  }
+  return out;
+}
