@@ -1,0 +1,124 @@
+import { hostMatchesPattern, lookupHost } from "../snapshot/hosts.js";
+import type { CompiledGateway, CompiledMatch, CompiledRoute, PathIndex, Snapshot, VirtualHost } from "../snapshot/schema.js";
+import type { RequestView } from "./request-view.js";
+import { RegexCache, stringMatches } from "./string-match.js";
+
+/**
+ * Route selection over a compiled snapshot, as Istio does it at a gateway: the request's host
+ * picks a Gateway server and the VirtualService bound to it; then the first route (in order)
+ * whose match blocks accept the request wins. The path index narrows the routes to try, so the
+ * cost depends on the few candidates, not on the number of routes.
+ */
+
+export interface RouteMatch {
+  gateway: CompiledGateway;
+  virtualHost: VirtualHost;
+  route: CompiledRoute;
+  /** The match block that accepted the request (undefined for a route with no match). */
+  match: CompiledMatch | undefined;
+}
+
+/** A snapshot prepared for one gateway worker: only the Gateways whose selector its labels satisfy. */
+export interface RoutingTable {
+  snapshot: Snapshot;
+  gateways: CompiledGateway[];
+  regexes: RegexCache;
+}
+
+export function createRoutingTable(snapshot: Snapshot, workerLabels: Readonly<Record<string, string>>): RoutingTable {
+  const gateways = snapshot.gateways.filter((gateway) =>
+    Object.entries(gateway.selector).every(([key, value]) => workerLabels[key] === value),
+  );
+  const regexes = new RegexCache();
+  // Compile every regex now: a snapshot's cost is paid when it is loaded, not on a request.
+  for (const route of snapshot.routes) {
+    for (const match of route.matches) {
+      for (const condition of [match.uri, match.scheme, match.method, match.authority, ...match.headers.map((h) => h.match), ...match.withoutHeaders.map((h) => h.match), ...match.queryParams.map((q) => q.match)]) {
+        if (condition?.type === "regex") regexes.get(condition.value, condition.ignoreCase === true);
+      }
+    }
+  }
+  return { snapshot, gateways, regexes };
+}
+
+export type HostResolution =
+  | { kind: "found"; gateway: CompiledGateway; virtualHost: VirtualHost }
+  | { kind: "no-gateway" }
+  | { kind: "no-virtual-host"; gateway: CompiledGateway };
+
+export function resolveVirtualHost(table: RoutingTable, host: string): HostResolution {
+  let accepting: CompiledGateway | undefined;
+  for (const gateway of table.gateways) {
+    if (!gateway.serverHosts.some((pattern) => hostMatchesPattern(host, pattern))) continue;
+    accepting ??= gateway;
+    const id = lookupHost(gateway.virtualHosts, host);
+    if (id !== undefined) return { kind: "found", gateway, virtualHost: table.snapshot.virtualHosts[id]! };
+  }
+  return accepting ? { kind: "no-virtual-host", gateway: accepting } : { kind: "no-gateway" };
+}
+
+export function matchRoute(table: RoutingTable, request: RequestView): RouteMatch | undefined {
+  const resolved = resolveVirtualHost(table, request.host);
+  if (resolved.kind !== "found") return undefined;
+  return matchInVirtualHost(table, resolved.gateway, resolved.virtualHost, request);
+}
+
+export function matchInVirtualHost(
+  table: RoutingTable,
+  gateway: CompiledGateway,
+  virtualHost: VirtualHost,
+  request: RequestView,
+): RouteMatch | undefined {
+  for (const position of candidatePositions(virtualHost.pathIndex, request.path)) {
+    const route = table.snapshot.routes[virtualHost.routes[position]!]!;
+    if (route.matches.length === 0) return { gateway, virtualHost, route, match: undefined };
+    for (const match of route.matches) {
+      if (matchAccepts(match, request, gateway.name, table.regexes)) return { gateway, virtualHost, route, match };
+    }
+  }
+  return undefined;
+}
+
+/** Route positions that could match this path, ascending (route order). */
+export function candidatePositions(index: PathIndex, path: string): number[] {
+  const lists: number[][] = [];
+  const push = (list: number[] | undefined) => {
+    if (list !== undefined && list.length > 0) lists.push(list);
+  };
+  push(own(index.exact, path));
+  for (const length of index.prefixLengths) {
+    if (length > path.length) break;
+    push(own(index.prefix, path.slice(0, length)));
+  }
+  if (index.prefixLengthsCaseless.length > 0 || Object.keys(index.exactCaseless).length > 0) {
+    const lower = path.toLowerCase();
+    push(own(index.exactCaseless, lower));
+    for (const length of index.prefixLengthsCaseless) {
+      if (length > lower.length) break;
+      push(own(index.prefixCaseless, lower.slice(0, length)));
+    }
+  }
+  push(index.anyPath);
+  if (lists.length === 0) return [];
+  if (lists.length === 1) return lists[0]!;
+  const merged = new Set<number>();
+  for (const list of lists) for (const position of list) merged.add(position);
+  return [...merged].sort((a, b) => a - b);
+}
+
+function own(table: Record<string, number[]>, key: string): number[] | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
+export function matchAccepts(match: CompiledMatch, request: RequestView, gatewayName: string, regexes: RegexCache): boolean {
+  if (match.gateways && !match.gateways.includes(gatewayName)) return false;
+  if (match.uri && !stringMatches(match.uri, request.path, regexes)) return false;
+  if (match.method && !stringMatches(match.method, request.method, regexes)) return false;
+  if (match.scheme && !stringMatches(match.scheme, request.scheme, regexes)) return false;
+  if (match.authority && !stringMatches(match.authority, request.authority, regexes)) return false;
+  if (match.port !== undefined && match.port !== request.port) return false;
+  for (const header of match.headers) if (!stringMatches(header.match, request.header(header.name), regexes)) return false;
+  for (const header of match.withoutHeaders) if (stringMatches(header.match, request.header(header.name), regexes)) return false;
+  for (const param of match.queryParams) if (!stringMatches(param.match, request.query(param.name), regexes)) return false;
+  return true;
+}
