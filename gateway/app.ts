@@ -1,0 +1,76 @@
+import { Hono } from "hono";
+import { SnapshotSource } from "./config/snapshot-source.js";
+import type { GatewayEnv } from "./context.js";
+import { parseGatewaySettings, type GatewaySettings } from "./env.js";
+import { renderGatewayError } from "./errors-handler.js";
+import { accessLog } from "./stages/access-log.js";
+import { cors } from "./stages/cors.js";
+import { directActions } from "./stages/direct-actions.js";
+import { fault } from "./stages/fault.js";
+import { headerMutation } from "./stages/header-mutation.js";
+import { loadConfig } from "./stages/load-config.js";
+import { meshEndpoints } from "./stages/mesh-endpoints.js";
+import { mirror } from "./stages/mirror.js";
+import { requestBody } from "./stages/request-body.js";
+import { requestId } from "./stages/request-id.js";
+import { requestView } from "./stages/request-view.js";
+import { rewrite } from "./stages/rewrite.js";
+import { route } from "./stages/route.js";
+import { streamStart } from "./stages/stream-start.js";
+import { traceContext } from "./stages/trace-context.js";
+import { upstream } from "./stages/upstream.js";
+
+/**
+ * The ingress gateway: Envoy's HTTP filter chain as Hono middleware, in order. Each stage owns
+ * one decision; a refusal is a thrown GatewayError rendered in one place; the access log, the
+ * outermost stage, reads every decision at the end.
+ */
+export interface GatewayDependencies {
+  settings: GatewaySettings;
+  fetcher?: typeof fetch;
+  random?: () => number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  log?: (line: Record<string, unknown>) => void;
+}
+
+export function createGatewayApp(dependencies: GatewayDependencies) {
+  const settings = dependencies.settings;
+  const fetcher = dependencies.fetcher ?? ((input, init) => fetch(input, init));
+  const random = dependencies.random ?? Math.random;
+  const now = dependencies.now ?? Date.now;
+  const sleep = dependencies.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const log = dependencies.log ?? ((line: Record<string, unknown>) => console.log(JSON.stringify(line)));
+  const source = new SnapshotSource({ ttlMs: settings.MESH_CONFIG_TTL_MS, labels: settings.MESH_GATEWAY_LABELS, log });
+
+  const app = new Hono<GatewayEnv>();
+  app.onError(renderGatewayError(log));
+  app.use(streamStart({ settings, random, now }));
+  app.use(accessLog(log, now));
+  app.use(requestId());
+  app.use(traceContext());
+  app.use(meshEndpoints(source));
+  app.use(loadConfig(source, now));
+  app.use(requestView());
+  app.use(route());
+  app.use(directActions());
+  app.use(cors());
+  app.use(fault(sleep));
+  app.use(requestBody());
+  app.use(rewrite());
+  app.use(headerMutation());
+  app.use(mirror(fetcher, log));
+  app.all("*", upstream({ fetcher, sleep, now }));
+  return app;
+}
+
+/** A Workers module whose app is built on the first request, once `env` is known, and reused by the isolate. */
+export function createGatewayWorker() {
+  let app: ReturnType<typeof createGatewayApp> | undefined;
+  return {
+    fetch(request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response> {
+      app ??= createGatewayApp({ settings: parseGatewaySettings(env) });
+      return app.fetch(request, env, ctx);
+    },
+  };
+}

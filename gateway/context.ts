@@ -1,0 +1,55 @@
+import type { RouteMatch, RoutingTable } from "../policies/routing/match-route.js";
+import type { RequestView } from "../policies/routing/request-view.js";
+import type { ClusterStates } from "./upstream/cluster-state.js";
+import type { GatewayBindings, GatewaySettings } from "./env.js";
+import type { ResponseFlag } from "./errors.js";
+
+/** Everything the stages share about one request; the access log reads it once at the end. */
+export interface StreamInfo {
+  startMs: number;
+  requestId: string;
+  traceId: string;
+  spanId: string;
+  flags: ResponseFlag[];
+  detail?: string;
+  routeName?: string;
+  cluster?: string;
+  upstreamHost?: string;
+  attempts: number;
+  upstreamServiceTimeMs?: number;
+  configVersion?: string;
+}
+
+export interface LoadedConfig {
+  table: RoutingTable;
+  clusters: ClusterStates;
+}
+
+export type GatewayEnv = {
+  Bindings: GatewayBindings;
+  Variables: {
+    settings: GatewaySettings;
+    stream: StreamInfo;
+    config: LoadedConfig;
+    request: RequestView;
+    route: RouteMatch;
+    /** The request body, buffered when small enough to replay for retries and mirrors. */
+    body: RequestBody;
+    random: () => number;
+    /** The request as it will be sent upstream; stages rewrite it on the way in. */
+    outbound: OutboundRequest;
+  };
+};
+
+export interface OutboundRequest {
+  method: string;
+  /** Path and query string. */
+  pathAndQuery: string;
+  authority: string;
+  headers: Headers;
+}
+
+export type RequestBody =
+  | { kind: "none" }
+  | { kind: "buffered"; bytes: ArrayBuffer }
+  | { kind: "stream"; stream: ReadableStream<Uint8Array> };

@@ -1,0 +1,22 @@
+import type { MiddlewareHandler } from "hono";
+import type { SnapshotSource } from "../config/snapshot-source.js";
+import type { GatewayEnv } from "../context.js";
+
+/** The `/__mesh/` prefix is the gateway's own: health today, metrics and more later. Never routed. */
+export const MESH_PREFIX = "/__mesh/";
+
+export function meshEndpoints(source: SnapshotSource): MiddlewareHandler<GatewayEnv> {
+  return async function meshEndpoints(c, next) {
+    const path = new URL(c.req.url).pathname;
+    if (!path.startsWith(MESH_PREFIX)) return next();
+    c.var.stream.detail = "mesh_endpoint";
+    if (path === "/__mesh/healthz") {
+      const config = await source.get(c.env.MESH_CONFIG, Date.now());
+      const body = config
+        ? { status: "ok", configVersion: config.table.snapshot.version }
+        : { status: "no_config", configVersion: null, reason: source.lastError ?? "no snapshot loaded" };
+      return c.json(body, config ? 200 : 503);
+    }
+    return c.json({ error: "not_found", message: `no gateway endpoint at ${path}` }, 404);
+  };
+}

@@ -1,0 +1,30 @@
+import type { MiddlewareHandler } from "hono";
+import type { GatewayEnv } from "../context.js";
+import { endpointKey } from "../upstream/cluster-state.js";
+
+/**
+ * Istio's `mirror`: a copy of the request goes to another destination, fire and forget. Its
+ * answer is dropped and it never delays the response (it runs in `waitUntil`). As in Envoy, the
+ * copy's authority gets a `-shadow` suffix (sent as x-mesh-authority: Workers set Host from the URL). Bodies too large to buffer are not mirrored.
+ */
+export function mirror(fetcher: typeof fetch, log: (line: Record<string, unknown>) => void): MiddlewareHandler<GatewayEnv> {
+  return async function mirror(c, next) {
+    const policy = c.var.route.route.mirror;
+    const body = c.var.body;
+    if (policy && body.kind !== "stream" && c.var.random() * 100 < policy.percent) {
+      const state = c.var.config.clusters.get(policy.cluster);
+      const endpoint = state?.balancer.pick(state.healthyEndpoints(Date.now()), { random: c.var.random, activeRequests: state.activeRequests });
+      if (state && endpoint) {
+        const outbound = c.var.outbound;
+        const headers = new Headers(outbound.headers);
+        headers.set("x-mesh-authority", `${outbound.authority}-shadow`);
+        const url = `${state.cluster.scheme}://${endpoint.address}:${endpoint.port}${outbound.pathAndQuery}`;
+        const sent = fetcher(url, { method: outbound.method, headers, body: body.kind === "buffered" ? body.bytes.slice(0) : null, redirect: "manual" })
+          .then((response) => response.body?.cancel())
+          .catch((error: Error) => log({ event: "mirror_failed", cluster: policy.cluster, upstream_host: endpointKey(endpoint), reason: error.message }));
+        c.executionCtx.waitUntil(sent);
+      }
+    }
+    await next();
+  };
+}

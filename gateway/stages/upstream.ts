@@ -1,0 +1,159 @@
+import type { Handler } from "hono";
+import { hashKeyFor } from "../../policies/resilience/load-balancer.js";
+import { backoffDelayMs, isRetriable, type AttemptOutcome } from "../../policies/resilience/retry.js";
+import { pickWeightedDestination } from "../../policies/resilience/weighted.js";
+import type { Cluster, Endpoint, RetryPolicy } from "../../policies/snapshot/schema.js";
+import type { GatewayEnv } from "../context.js";
+import { GatewayError } from "../errors.js";
+import type { ClusterState } from "../upstream/cluster-state.js";
+import { endpointKey } from "../upstream/cluster-state.js";
+import { applyHeaderMutation } from "../upstream/header-mutation.js";
+import { forwardableResponseHeaders } from "../upstream/hop-by-hop.js";
+import { parseCookie } from "../upstream/cookies.js";
+import { sendAttempt, type AttemptResult } from "../upstream/send-attempt.js";
+
+/**
+ * Envoy's router filter: pick a destination by weight and an endpoint by the cluster's load
+ * balancer (skipping ejected endpoints), send the request, and retry per the route's policy
+ * with jittered exponential backoff, under the per-try and route timeouts and the retry budget.
+ */
+export interface UpstreamOptions {
+  fetcher: typeof fetch;
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
+}
+
+export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
+  return async function upstream(c) {
+    const { route } = c.var.route;
+    if (route.action.type !== "forward") throw new Error(`route ${route.name} has no upstream action`);
+    const stream = c.var.stream;
+    const random = c.var.random;
+    const destination = pickWeightedDestination(route.action.destinations, route.action.totalWeight, random);
+    const state = destination && c.var.config.clusters.get(destination.cluster);
+    if (!destination || !state) throw new GatewayError(503, "NC", "cluster_not_found", `route ${route.name} has no destination to send to`);
+    const cluster = state.cluster;
+    stream.cluster = cluster.key;
+
+    const outbound = c.var.outbound;
+    const headers = new Headers(outbound.headers);
+    applyHeaderMutation(headers, destination.headers?.request);
+    // Workers derive the Host header from the URL (the endpoint's address) and ignore a set one,
+    // so the routed authority (after any rewrite) travels in x-mesh-authority.
+    headers.set("x-mesh-authority", outbound.authority);
+    const body = c.var.body;
+    const replayable = body.kind !== "stream";
+    const retries: RetryPolicy | null = replayable ? route.retries : null;
+    const startedAt = options.now();
+    const deadline = route.timeoutMs !== undefined ? startedAt + route.timeoutMs : undefined;
+    const hashKey = cluster.loadBalancer.type === "consistent_hash" ? hashKeyFor(cluster.loadBalancer, requestKeys(c.req.raw)) : undefined;
+
+    state.budget.requestStarted();
+    try {
+      for (let retry = 0; ; retry++) {
+        const endpoint = pickEndpoint(state, random, hashKey, options.now());
+        if (!endpoint) {
+          stream.flags.push("UH");
+          throw new GatewayError(503, "UH", "no_healthy_upstream", `no healthy upstream for ${cluster.key}`);
+        }
+        stream.attempts = retry + 1;
+        stream.upstreamHost = endpointKey(endpoint);
+        const remaining = deadline !== undefined ? deadline - options.now() : undefined;
+        const perTry = retries?.perTryTimeoutMs;
+        const useRouteLimit = remaining !== undefined && (perTry === undefined || remaining <= perTry);
+        const attemptStart = options.now();
+        state.endpointStarted(endpoint);
+        const result = await sendAttempt(
+          {
+            url: endpointUrl(cluster, endpoint, outbound.pathAndQuery),
+            method: outbound.method,
+            headers,
+            body: body.kind === "none" ? null : body.kind === "buffered" ? body.bytes : body.stream,
+            timeoutMs: useRouteLimit ? remaining : perTry,
+            timeoutKind: useRouteLimit ? "route-timeout" : "per-try-timeout",
+          },
+          options.fetcher,
+        ).finally(() => state.endpointFinished(endpoint));
+        stream.upstreamServiceTimeMs = options.now() - attemptStart;
+        state.outliers?.recordOutcome(endpointKey(endpoint), outlierOutcome(result), options.now());
+        if (retry > 0) state.budget.retryFinished();
+
+        if (result.kind === "route-timeout") throw timeoutError(stream.flags, retry);
+        const outcome = attemptOutcome(result);
+        const mayRetry = retries !== null && retry < retries.attempts && isRetriable(retries, outcome);
+        if (mayRetry) {
+          const wait = backoffDelayMs(retry + 1, random);
+          const timeLeft = deadline !== undefined ? deadline - options.now() : Number.POSITIVE_INFINITY;
+          if (wait < timeLeft && state.budget.tryStartRetry(cluster.retryBudget)) {
+            if (result.kind === "response") await result.response.body?.cancel();
+            await options.sleep(wait);
+            continue;
+          }
+          if (wait >= timeLeft) {
+            if (result.kind === "response") await result.response.body?.cancel();
+            throw timeoutError(stream.flags, retry);
+          }
+          stream.detail = "retry_budget_exhausted";
+        }
+        const exhausted = retries !== null && retry > 0 && retry >= retries.attempts && isRetriable(retries, outcome);
+        if (exhausted) stream.flags.push("URX");
+        if (result.kind === "connect-failure") {
+          stream.flags.push("UF");
+          throw new GatewayError(503, undefined, "upstream_connect_failure", `upstream connect error or disconnect/reset before headers: ${result.message}`);
+        }
+        if (result.kind === "per-try-timeout") {
+          stream.flags.push("UT");
+          throw new GatewayError(504, undefined, "upstream_per_try_timeout", "upstream request timeout");
+        }
+        const response = result.response;
+        const responseHeaders = forwardableResponseHeaders(response.headers);
+        responseHeaders.set("x-envoy-upstream-service-time", String(stream.upstreamServiceTimeMs));
+        applyHeaderMutation(responseHeaders, destination.headers?.response);
+        return new Response(response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+      }
+    } finally {
+      state.budget.requestFinished();
+    }
+  };
+}
+
+function pickEndpoint(state: ClusterState, random: () => number, hashKey: string | undefined, now: number): Endpoint | undefined {
+  const healthy = state.healthyEndpoints(now);
+  if (healthy.length === 0) return undefined;
+  return state.balancer.pick(healthy, { random, ...(hashKey !== undefined ? { hashKey } : {}), activeRequests: state.activeRequests });
+}
+
+function timeoutError(flags: string[], retry: number): GatewayError {
+  flags.push("UT");
+  return new GatewayError(504, undefined, retry > 0 ? "upstream_retry_timeout" : "upstream_response_timeout", "upstream request timeout");
+}
+
+function attemptOutcome(result: Exclude<AttemptResult, { kind: "route-timeout" }>): AttemptOutcome {
+  if (result.kind !== "response") return { kind: result.kind };
+  const grpc = result.response.headers.get("grpc-status");
+  return { kind: "response", status: result.response.status, ...(grpc !== null && /^\d+$/.test(grpc) ? { grpcStatus: Number(grpc) } : {}) };
+}
+
+function outlierOutcome(result: AttemptResult): "success" | "5xx" | "gateway-error" | "local-failure" {
+  if (result.kind === "connect-failure") return "local-failure";
+  if (result.kind !== "response") return "gateway-error";
+  const status = result.response.status;
+  if (status === 502 || status === 503 || status === 504) return "gateway-error";
+  return status >= 500 ? "5xx" : "success";
+}
+
+function endpointUrl(cluster: Cluster, endpoint: Endpoint, pathAndQuery: string): string {
+  const host = endpoint.address.includes(":") && !endpoint.address.startsWith("[") ? `[${endpoint.address}]` : endpoint.address;
+  return `${cluster.scheme}://${host}:${endpoint.port}${pathAndQuery}`;
+}
+
+function requestKeys(request: Request) {
+  const url = new URL(request.url);
+  const cookies = request.headers.get("cookie");
+  return {
+    header: (name: string) => request.headers.get(name),
+    cookie: (name: string) => parseCookie(cookies, name),
+    query: (name: string) => url.searchParams.get(name),
+    sourceIp: request.headers.get("cf-connecting-ip"),
+  };
+}
