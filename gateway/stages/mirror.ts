@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "../context.js";
-import { endpointKey } from "../upstream/cluster-state.js";
+import { endpointKey } from "../../policies/resilience/endpoint-key.js";
 
 /**
  * Istio's `mirror`: a copy of the request goes to another destination, fire and forget. Its

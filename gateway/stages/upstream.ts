@@ -5,8 +5,9 @@ import { pickWeightedDestination } from "../../policies/resilience/weighted.js";
 import type { Cluster, Endpoint, RetryPolicy } from "../../policies/snapshot/schema.js";
 import type { GatewayEnv } from "../context.js";
 import { GatewayError } from "../errors.js";
+import { endpointKey } from "../../policies/resilience/endpoint-key.js";
+import { outlierOutcomeFor } from "../../policies/resilience/outlier-detector.js";
 import type { ClusterState } from "../upstream/cluster-state.js";
-import { endpointKey } from "../upstream/cluster-state.js";
 import { applyHeaderMutation } from "../upstream/header-mutation.js";
 import { forwardableResponseHeaders } from "../upstream/hop-by-hop.js";
 import { parseCookie } from "../upstream/cookies.js";
@@ -46,7 +47,8 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
     const retries: RetryPolicy | null = replayable ? route.retries : null;
     const startedAt = options.now();
     const deadline = route.timeoutMs !== undefined ? startedAt + route.timeoutMs : undefined;
-    const hashKey = cluster.loadBalancer.type === "consistent_hash" ? hashKeyFor(cluster.loadBalancer, requestKeys(c.req.raw)) : undefined;
+    const stickyCookie = newStickyCookie(cluster, c.req.raw, random);
+    const hashKey = stickyCookie?.value ?? (cluster.loadBalancer.type === "consistent_hash" ? hashKeyFor(cluster.loadBalancer, requestKeys(c.req.raw)) : undefined);
 
     state.budget.requestStarted();
     try {
@@ -75,11 +77,13 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
           options.fetcher,
         ).finally(() => state.endpointFinished(endpoint));
         stream.upstreamServiceTimeMs = options.now() - attemptStart;
-        state.outliers?.recordOutcome(endpointKey(endpoint), outlierOutcome(result), options.now());
         if (retry > 0) state.budget.retryFinished();
-
-        if (result.kind === "route-timeout") throw timeoutError(stream.flags, retry);
+        if (result.kind === "route-timeout") {
+          state.outliers?.recordOutcome(endpointKey(endpoint), "local-failure", options.now());
+          throw timeoutError(stream.flags, retry);
+        }
         const outcome = attemptOutcome(result);
+        state.outliers?.recordOutcome(endpointKey(endpoint), outlierOutcomeFor(outcome), options.now());
         const mayRetry = retries !== null && retry < retries.attempts && isRetriable(retries, outcome);
         if (mayRetry) {
           const wait = backoffDelayMs(retry + 1, random);
@@ -109,6 +113,7 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
         const responseHeaders = forwardableResponseHeaders(response.headers);
         responseHeaders.set("x-envoy-upstream-service-time", String(stream.upstreamServiceTimeMs));
         applyHeaderMutation(responseHeaders, destination.headers?.response);
+        if (stickyCookie) responseHeaders.append("set-cookie", stickyCookie.header);
         return new Response(response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
       }
     } finally {
@@ -134,17 +139,23 @@ function attemptOutcome(result: Exclude<AttemptResult, { kind: "route-timeout" }
   return { kind: "response", status: result.response.status, ...(grpc !== null && /^\d+$/.test(grpc) ? { grpcStatus: Number(grpc) } : {}) };
 }
 
-function outlierOutcome(result: AttemptResult): "success" | "5xx" | "gateway-error" | "local-failure" {
-  if (result.kind === "connect-failure") return "local-failure";
-  if (result.kind !== "response") return "gateway-error";
-  const status = result.response.status;
-  if (status === 502 || status === 503 || status === 504) return "gateway-error";
-  return status >= 500 ? "5xx" : "success";
-}
-
 function endpointUrl(cluster: Cluster, endpoint: Endpoint, pathAndQuery: string): string {
   const host = endpoint.address.includes(":") && !endpoint.address.startsWith("[") ? `[${endpoint.address}]` : endpoint.address;
   return `${cluster.scheme}://${host}:${endpoint.port}${pathAndQuery}`;
+}
+
+/**
+ * Envoy's cookie-based consistent hash: when the cookie is missing and the policy has a ttl,
+ * the gateway makes one up, hashes on it, and sets it on the response so the client sticks.
+ */
+function newStickyCookie(cluster: Cluster, request: Request, random: () => number): { value: string; header: string } | undefined {
+  const policy = cluster.loadBalancer;
+  if (policy.type !== "consistent_hash" || !policy.cookie || policy.cookie.ttlMs === undefined) return undefined;
+  if (parseCookie(request.headers.get("cookie"), policy.cookie.name) !== null) return undefined;
+  const value = Math.floor(random() * 2 ** 52).toString(16).padStart(13, "0");
+  const attributes = [`${policy.cookie.name}=${value}`, `Max-Age=${Math.floor(policy.cookie.ttlMs / 1000)}`, "HttpOnly"];
+  if (policy.cookie.path !== undefined) attributes.push(`Path=${policy.cookie.path}`);
+  return { value, header: attributes.join("; ") };
 }
 
 function requestKeys(request: Request) {

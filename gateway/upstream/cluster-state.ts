@@ -1,3 +1,4 @@
+import { endpointKey } from "../../policies/resilience/endpoint-key.js";
 import { createLoadBalancer, type LoadBalancer } from "../../policies/resilience/load-balancer.js";
 import { OutlierDetector } from "../../policies/resilience/outlier-detector.js";
 import { RetryBudgetTracker } from "../../policies/resilience/retry-budget.js";
@@ -51,8 +52,4 @@ export class ClusterStates {
   get(key: string): ClusterState | undefined {
     return this.states.get(key);
   }
-}
-
-export function endpointKey(endpoint: Endpoint): string {
-  return `${endpoint.address}:${endpoint.port}`;
 }

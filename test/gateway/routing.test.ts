@@ -21,6 +21,10 @@ beforeAll(async () => {
     gatewayYaml() +
     serviceYaml("reviews.internal", [v1, v2, v3]) +
     serviceYaml("other.internal", [other]) +
+    serviceYaml("sticky.internal", [v1, v2, v3], { trafficPolicy: "loadBalancer: { consistentHash: { httpHeaderName: x-user } }" }) +
+    virtualServiceYaml("sticky", ["sticky.test"], `- route: [{ destination: { host: sticky.internal } }]`) +
+    serviceYaml("session.internal", [v1, v2, v3], { trafficPolicy: "loadBalancer: { consistentHash: { httpCookie: { name: mesh-session, ttl: 60s, path: / } } }" }) +
+    virtualServiceYaml("session", ["session.test"], `- route: [{ destination: { host: session.internal } }]`) +
     virtualServiceYaml(
       "reviews",
       ["reviews.test"],
@@ -187,6 +191,38 @@ describe("ingress routing", () => {
     expect(generated.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     expect(fresh.headers.get("x-request-id")).toBe(generated.headers["x-request-id"]);
     expect(generated.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
+  it("keeps a user on one endpoint with consistentHash by header, and spreads users", async () => {
+    const versionsFor = async (user: string) => {
+      const versions = new Set<string>();
+      for (let index = 0; index < 8; index++) versions.add((await echo(await gateway.fetch("/", { host: "sticky.test", headers: { "x-user": user } }))).version);
+      return versions;
+    };
+    const spread = new Set<string>();
+    for (let user = 0; user < 12; user++) {
+      const versions = await versionsFor(`user-${user}`);
+      expect(versions.size).toBe(1);
+      spread.add([...versions][0]!);
+    }
+    expect(spread.size).toBeGreaterThan(1);
+  });
+
+  it("sets a session cookie when a cookie-hash policy has a ttl, and keeps the client on one endpoint with it", async () => {
+    const versions = new Set<string>();
+    for (let client = 0; client < 6; client++) {
+      const first = await gateway.fetch("/", { host: "session.test" });
+      const cookie = first.headers.get("set-cookie")!;
+      expect(cookie).toMatch(/^mesh-session=[0-9a-f]+; Max-Age=60; HttpOnly; Path=\/$/);
+      const firstVersion = (await echo(first)).version;
+      versions.add(firstVersion);
+      for (let index = 0; index < 4; index++) {
+        const next = await gateway.fetch("/", { host: "session.test", headers: { cookie: cookie.split(";")[0]! } });
+        expect(next.headers.get("set-cookie")).toBeNull();
+        expect((await echo(next)).version).toBe(firstVersion);
+      }
+    }
+    expect(versions.size).toBeGreaterThan(1);
   });
 
   it("answers CORS preflights for allowed origins and forwards the others", async () => {
