@@ -25,6 +25,7 @@ beforeAll(async () => {
     serviceYaml("slow.internal", [slow]) +
     serviceYaml("healthy.internal", [healthy], { extraEndpoints: [{ port: closedPort, version: "dead" }] }) +
     serviceYaml("shadow.internal", [shadow]) +
+    serviceYaml("budget.internal", [flaky], { trafficPolicy: "retryBudget: { percent: 0, minRetryConcurrency: 0 }" }) +
     // A subset whose labels select no endpoint: requests to it find no healthy upstream.
     serviceYaml("ghost.internal", [healthy]).replace("- { name: v1, labels: { version: v1 } }", "- { name: empty, labels: { version: none } }") +
     serviceYaml("pool.internal", [a, b], {
@@ -79,6 +80,10 @@ outlierDetection: { consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 1s,
 - name: no-endpoints
   match: [{ uri: { prefix: /nothing } }]
   route: [{ destination: { host: ghost.internal, subset: empty } }]
+- name: budget
+  match: [{ uri: { prefix: /budget } }]
+  retries: { attempts: 3, retryOn: 5xx }
+  route: [{ destination: { host: budget.internal } }]
 - name: pool
   match: [{ uri: { prefix: /pool } }]
   retries: { attempts: 0 }
@@ -178,6 +183,13 @@ describe("retries", () => {
     expect(flags(response)).toBe("URX,UT");
     expect(slow.requests).toHaveLength(3);
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it("makes no retry beyond the cluster's retry budget", async () => {
+    flaky.failTimes(1, 500);
+    const response = await gateway.fetch("/budget", { host: "retries.test" });
+    expect(response.status).toBe(500);
+    expect(flaky.requests).toHaveLength(1);
   });
 
   it("answers 504 UT when the route timeout expires", async () => {
