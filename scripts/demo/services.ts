@@ -1,0 +1,111 @@
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+/**
+ * Bookinfo-like backends for `npm start`, on fixed 127.0.0.1 ports that examples/bookinfo.yaml
+ * names as ServiceEntry endpoints. Each answers JSON saying which service and version answered,
+ * so routing, weights and subsets are visible from curl. `flaky` fails 2 requests in 3 with a
+ * 503, so the gateway's retries are visible too (hit it directly to see the failures).
+ */
+
+export interface DemoServiceSpec {
+  name: string;
+  version: string;
+  port: number;
+  /** What the service adds to its answer. */
+  body?: (path: string) => Record<string, unknown>;
+  /** Answers every request whose 1-based number this returns true for with a 503. */
+  failWhen?: (requestNumber: number) => boolean;
+}
+
+export interface DemoService {
+  name: string;
+  version: string;
+  url: string;
+}
+
+export interface RunningDemo {
+  services: DemoService[];
+  close(): Promise<void>;
+}
+
+const STARS = { v1: undefined, v2: { color: "black", stars: 4 }, v3: { color: "red", stars: 4 } } as const;
+
+export const DEMO_SERVICES: readonly DemoServiceSpec[] = [
+  { name: "productpage", version: "v1", port: 9080, body: () => ({ title: "The Comedy of Errors", by: "William Shakespeare" }) },
+  ...(["v1", "v2", "v3"] as const).map((version, index) => ({
+    name: "reviews",
+    version,
+    port: 9081 + index,
+    body: () => ({ reviews: [{ reviewer: "Reviewer1", text: "An extremely entertaining play by Shakespeare.", rating: STARS[version] ?? null }] }),
+  })),
+  { name: "ratings", version: "v1", port: 9084, body: () => ({ ratings: { Reviewer1: 5, Reviewer2: 4 } }) },
+  { name: "details", version: "v1", port: 9085, body: () => ({ type: "paperback", pages: 200, publisher: "PublisherA", language: "English" }) },
+  { name: "flaky", version: "v1", port: 9086, failWhen: (requestNumber) => requestNumber % 3 !== 0 },
+];
+
+/** Starts the demo services; if one cannot listen (port taken), closes the others and throws. */
+export async function startDemoServices(specs: readonly DemoServiceSpec[] = DEMO_SERVICES, host = "127.0.0.1"): Promise<RunningDemo> {
+  const running: { service: DemoService; close: () => Promise<void> }[] = [];
+  const closeAll = async () => {
+    await Promise.all(running.splice(0).map((entry) => entry.close()));
+  };
+  try {
+    for (const spec of specs) running.push(await startDemoService(spec, host));
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  return { services: running.map((entry) => entry.service), close: closeAll };
+}
+
+async function startDemoService(spec: DemoServiceSpec, host: string): Promise<{ service: DemoService; close: () => Promise<void> }> {
+  let requests = 0;
+  const sockets = new Set<Socket>();
+  const server = http.createServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      requests++;
+      const path = request.url ?? "/";
+      const identity = { service: spec.name, version: spec.version };
+      if (spec.failWhen?.(requests)) {
+        response.writeHead(503, { "content-type": "application/json" });
+        response.end(JSON.stringify({ ...identity, error: `${spec.name} failed request #${requests} on purpose`, path }));
+        return;
+      }
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({
+          ...identity,
+          path,
+          method: request.method,
+          host: request.headers.host,
+          ...(spec.failWhen ? { request: requests } : {}),
+          ...spec.body?.(path),
+        }),
+      );
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "EADDRINUSE"
+          ? new Error(`demo service ${spec.name} ${spec.version}: port ${host}:${spec.port} is already in use (is another \`npm start\` running? use --no-demo to skip the demo services)`)
+          : error,
+      ),
+    );
+    server.listen(spec.port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+  return {
+    service: { name: spec.name, version: spec.version, url: `http://${host}:${port}` },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}

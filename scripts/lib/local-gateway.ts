@@ -1,0 +1,115 @@
+import path from "node:path";
+import { Miniflare, type Log } from "miniflare";
+import { CURRENT_POINTER_KEY, snapshotKey } from "../../policies/snapshot/kv-layout.js";
+import type { Snapshot } from "../../policies/snapshot/schema.js";
+import { bundleWorker } from "./bundle-worker.js";
+
+/**
+ * Runs the ingress worker locally the way Workers would: the bundled module in workerd (via
+ * Miniflare), a `MESH_CONFIG` KV namespace (in memory, or persisted on disk), and the `[vars]`
+ * of wrangler.toml as plain-text bindings. Used by `npm start` and by the integration tests.
+ */
+
+/** Mirrors wrangler.toml (test/deploy/dry-run.test.ts checks that they agree). */
+export const WRANGLER_DEFAULTS = {
+  compatibilityDate: "2026-04-01",
+  kvBinding: "MESH_CONFIG",
+  vars: {
+    MESH_GATEWAY_LABELS: "istio=ingressgateway",
+    MESH_CONFIG_TTL_MS: "5000",
+    MESH_DEBUG_HEADERS: "false",
+  },
+} as const;
+
+export interface LocalGatewayOptions {
+  /** An already bundled worker; default: bundle `entry` now. */
+  scriptPath?: string;
+  /** The worker entry to bundle when no `scriptPath` is given; default gateway/index.ts. */
+  entry?: string;
+  /** Default 0: any free port (the real one is in `url`). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Persist KV under this directory (e.g. `.mesh/kv`); default in memory. */
+  persistDir?: string;
+  /** The gateway workload's labels, as a record or as `k=v,k2=v2`; sets MESH_GATEWAY_LABELS. */
+  labels?: Record<string, string> | string;
+  /** Extra or overriding plain-text bindings (e.g. `{ MESH_CONFIG_TTL_MS: "50" }`); win over `labels`. */
+  bindings?: Record<string, string>;
+  compatibilityDate?: string;
+  /**
+   * The `request.cf` object every request carries. Default: Miniflare's built-in placeholder.
+   * (Left unset, Miniflare would download one from workers.cloudflare.com outside of tests.)
+   */
+  cf?: Record<string, unknown>;
+  /** Miniflare's own log (default: silent). The worker's console output goes to stdout/stderr either way. */
+  log?: Log;
+}
+
+export interface LocalGateway {
+  mf: Miniflare;
+  /** Where the gateway listens, e.g. `http://127.0.0.1:8787/`. */
+  url: URL;
+  scriptPath: string;
+  /** The plain-text bindings the worker was started with. */
+  bindings: Record<string, string>;
+  seed(snapshot: Snapshot): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export async function startLocalGateway(options: LocalGatewayOptions = {}): Promise<LocalGateway> {
+  const scriptPath = options.scriptPath ?? (await bundleWorker(options.entry !== undefined ? { entry: options.entry } : {}));
+  const bindings: Record<string, string> = {
+    ...WRANGLER_DEFAULTS.vars,
+    ...(options.labels !== undefined ? { MESH_GATEWAY_LABELS: formatLabels(options.labels) } : {}),
+    ...options.bindings,
+  };
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    // Module names are relative to modulesRoot, and workerd rejects names with "..": without this
+    // a bundle outside the current directory (e.g. in /tmp) fails to load.
+    modulesRoot: path.dirname(scriptPath),
+    compatibilityDate: options.compatibilityDate ?? WRANGLER_DEFAULTS.compatibilityDate,
+    kvNamespaces: [WRANGLER_DEFAULTS.kvBinding],
+    ...(options.persistDir !== undefined ? { kvPersist: path.resolve(options.persistDir) } : {}),
+    bindings,
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+    cf: options.cf ?? false,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  let url: URL;
+  try {
+    url = await mf.ready;
+  } catch (error) {
+    await mf.dispose().catch(() => {});
+    throw error;
+  }
+  let disposed: Promise<void> | undefined;
+  return {
+    mf,
+    url,
+    scriptPath,
+    bindings,
+    seed: (snapshot) => seedSnapshot(mf, snapshot),
+    dispose: () => (disposed ??= mf.dispose()),
+  };
+}
+
+/** Writes a snapshot the way the control plane does: the immutable snapshot first, then the pointer. */
+export async function seedSnapshot(mf: Miniflare, snapshot: Snapshot): Promise<void> {
+  const kv = await mf.getKVNamespace(WRANGLER_DEFAULTS.kvBinding);
+  await kv.put(snapshotKey(snapshot.version), JSON.stringify(snapshot));
+  await kv.put(CURRENT_POINTER_KEY, JSON.stringify({ version: snapshot.version }));
+}
+
+/** Writes any value under any key of the config namespace (for tests of invalid or missing snapshots). */
+export async function putConfigKv(mf: Miniflare, key: string, value: string): Promise<void> {
+  const kv = await mf.getKVNamespace(WRANGLER_DEFAULTS.kvBinding);
+  await kv.put(key, value);
+}
+
+export function formatLabels(labels: Record<string, string> | string): string {
+  return typeof labels === "string" ? labels : Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(",");
+}

@@ -1,0 +1,190 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
+import { compileConfig, requestOverHttp } from "../support/gateway-fixture.js";
+import { freePort, startUpstream, type Upstream, type UpstreamEcho } from "../support/upstream.js";
+
+/**
+ * `npm start` as a user runs it: a child process with its own config file, no demo services,
+ * a free INGRESS_PORT and a temporary KV directory, driven over real HTTP.
+ */
+
+const READY = /mesh-ingress listening on (http:\/\/\S+)/;
+
+let work: string;
+let upstream: Upstream;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), "mesh-e2e-"));
+  upstream = await startUpstream({ name: "hello", version: "v1" });
+});
+
+afterAll(async () => {
+  await upstream?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Runs `npm start -- <args>` in its own process group, so the whole tree (npm, tsx, workerd) can be stopped. */
+function npmStart(args: string[], port: number): Started {
+  let output = "";
+  const child = spawn("npm", ["start", "--", ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, INGRESS_PORT: String(port), NO_COLOR: "1", WRANGLER_SEND_METRICS: "false" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function waitForReady(started: Started, timeoutMs = 45_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let exitCode: number | null | undefined;
+  void started.exited.then((code) => (exitCode = code));
+  while (Date.now() < deadline) {
+    const match = READY.exec(started.output());
+    if (match) return match[1]!;
+    if (exitCode !== undefined) throw new Error(`npm start exited (${exitCode}) before it was ready:\n${started.output()}`);
+    await sleep(100);
+  }
+  throw new Error(`npm start was not ready within ${timeoutMs} ms:\n${started.output()}`);
+}
+
+async function stop(started: Started): Promise<void> {
+  if (started.child.exitCode !== null || started.child.pid === undefined) return;
+  try {
+    process.kill(-started.child.pid, "SIGTERM");
+  } catch {
+    return; // already gone
+  }
+  const exited = await Promise.race([started.exited.then(() => true), sleep(15_000).then(() => false)]);
+  if (!exited) process.kill(-started.child.pid, "SIGKILL");
+}
+
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function configYaml(upstreamPort: number): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: e2e }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - port: { number: 80, name: http, protocol: HTTP }
+    hosts: ["hello.e2e.test"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: hello, namespace: e2e }
+spec:
+  hosts: [hello.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  endpoints:
+  - { address: 127.0.0.1, ports: { http: ${upstreamPort} }, labels: { version: v1 } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: hello, namespace: e2e }
+spec:
+  hosts: [hello.e2e.test]
+  gateways: [edge]
+  http:
+  - name: hello
+    route:
+    - destination: { host: hello.internal }
+`;
+}
+
+describe("npm start", () => {
+  it("loads examples/bookinfo.yaml by default, and it is valid", async () => {
+    const file = path.join(REPO_ROOT, "examples/bookinfo.yaml");
+    const snapshot = await compileConfig(await readFile(file, "utf8"), file);
+    expect(snapshot.routes.map((route) => route.name)).toEqual(
+      expect.arrayContaining(["productpage", "reviews-jason", "reviews", "ratings-abort", "ratings-delay", "flaky"]),
+    );
+  });
+
+  it("serves a config file through the gateway until it is stopped", async () => {
+    const file = path.join(work, "hello.yaml");
+    await writeFile(file, configYaml(upstream.port));
+    const port = await freePort();
+    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "kv")], port);
+    try {
+      const url = await waitForReady(started);
+      expect(url).toBe(`http://127.0.0.1:${port}`);
+      const version = /version ([0-9a-f]+)/.exec(started.output())?.[1];
+      expect(version).toBeDefined();
+
+      const response = await requestOverHttp(new URL(url), "/greeting?x=1", { host: "hello.e2e.test" });
+      expect(response.status).toBe(200);
+      const echo = (await response.json()) as UpstreamEcho;
+      expect(echo).toMatchObject({ service: "hello", version: "v1", path: "/greeting?x=1" });
+      expect(upstream.requests.at(-1)?.path).toBe("/greeting?x=1");
+
+      const health = await requestOverHttp(new URL(url), "/__mesh/healthz");
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ configVersion: version });
+    } finally {
+      await stop(started);
+    }
+    // Stopped means stopped: nothing (workerd included) still listens on the gateway's port.
+    let listening = true;
+    for (let tries = 0; tries < 50 && listening; tries++) {
+      listening = await isListening(port);
+      if (listening) await sleep(100);
+    }
+    expect(listening).toBe(false);
+  });
+
+  it("rejects an invalid config with every issue, exits non-zero and starts nothing", async () => {
+    const file = path.join(work, "broken.yaml");
+    await writeFile(
+      file,
+      configYaml(upstream.port)
+        .replace("hosts: [hello.e2e.test]", "hosts: [hello.e2e.test]\n  colour: blue")
+        .replace("ports: [{ number: 80, name: http, protocol: HTTP }]", "ports: [{ number: 80, name: http, protocol: TCP }]"),
+    );
+    const port = await freePort();
+    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "kv-broken")], port);
+    try {
+      const code = await Promise.race([started.exited, sleep(45_000).then(() => "timeout" as const)]);
+      expect(code, started.output()).not.toBe(0);
+      expect(code, started.output()).not.toBe("timeout");
+      const output = started.output();
+      expect(output).toContain("broken.yaml is invalid");
+      expect(output).toContain("nothing was started");
+      expect(output).toMatch(/VirtualService e2e\/hello: spec\.colour: unknown field 'colour'/);
+      expect(output).toMatch(/ServiceEntry e2e\/hello: spec\.ports\[0\]\.protocol: protocol must be one of/);
+      expect(output).not.toMatch(READY);
+      expect(await isListening(port)).toBe(false);
+    } finally {
+      await stop(started);
+    }
+  });
+});
