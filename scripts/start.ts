@@ -144,7 +144,7 @@ async function loadSnapshot(file: string): Promise<Snapshot | undefined> {
   if (issues.length === 0) {
     const compiled = await compileSnapshot(loaded.resources);
     if (compiled.ok) return compiled.snapshot;
-    issues = compiled.issues;
+    issues = loaded.locate(compiled.issues);
   }
   console.error(`config ${displayPath(file)} is invalid (${issues.length} issue${issues.length === 1 ? "" : "s"}); nothing was started:`);
   for (const issue of issues) console.error(`  ${formatConfigIssue(issue)}`);

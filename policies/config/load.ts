@@ -12,11 +12,14 @@ import { parseResource, resourceRefOf, type MeshResource } from "../resources/re
 export interface LoadedConfig {
   resources: MeshResource[];
   issues: ConfigIssue[];
+  /** Adds where a resource was read (file, line) to issues found later, e.g. by the compiler. */
+  locate(issues: readonly ConfigIssue[]): ConfigIssue[];
 }
 
 export function parseConfigText(text: string, file?: string): LoadedConfig {
   const resources: MeshResource[] = [];
   const issues: ConfigIssue[] = [];
+  const origins = new Map<string, NonNullable<ConfigIssue["source"]>>();
   const source = (document: number, line?: number, column?: number) => ({
     ...(file !== undefined ? { file } : {}),
     document,
@@ -42,13 +45,21 @@ export function parseConfigText(text: string, file?: string): LoadedConfig {
     const line = document.contents?.range ? lineOf(text, document.contents.range[0]) : undefined;
     for (const item of flattenItems(value)) {
       const parsed = parseResource(item);
-      if (parsed.ok) resources.push(parsed.resource);
+      if (parsed.ok) {
+        resources.push(parsed.resource);
+        origins.set(formatResourceRef(resourceRefOf(parsed.resource)), source(documentIndex, line, line ? 1 : undefined));
+      }
       else for (const issue of parsed.issues) issues.push({ ...issue, source: source(documentIndex, line, line ? 1 : undefined) });
     }
   });
 
   issues.push(...findDuplicates(resources));
-  return { resources, issues };
+  const locate = (found: readonly ConfigIssue[]) =>
+    found.map((issue) => {
+      const origin = issue.source === undefined && issue.resource ? origins.get(formatResourceRef(issue.resource)) : undefined;
+      return origin ? { ...issue, source: origin } : issue;
+    });
+  return { resources, issues, locate };
 }
 
 function flattenItems(value: unknown): unknown[] {

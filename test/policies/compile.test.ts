@@ -106,6 +106,18 @@ spec:
     ]);
   });
 
+  it("points compiler issues at the file and line the resource was read from", async () => {
+    const text = BASE_YAML + reviewsVs(`- route: [{ destination: { host: nowhere.internal } }]`);
+    const loaded = parseConfigText(text, "mesh.yaml");
+    const result = await compileSnapshot(loaded.resources);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const [issue] = loaded.locate(result.issues);
+    // The document starts at its apiVersion line, the one before `kind: VirtualService` (1-based: that index).
+    const line = text.split("\n").indexOf("kind: VirtualService");
+    expect(issue!.source).toEqual({ file: "mesh.yaml", document: 3, line, column: 1 });
+  });
+
   it("requires a port when the destination host has several", async () => {
     const loaded = parseConfigText(`
 apiVersion: networking.istio.io/v1
