@@ -1,4 +1,5 @@
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { Miniflare, type Log } from "miniflare";
 import { CURRENT_POINTER_KEY, snapshotKey } from "../../policies/snapshot/kv-layout.js";
 import type { Snapshot } from "../../policies/snapshot/schema.js";
@@ -44,6 +45,8 @@ export interface LocalGatewayOptions {
   cf?: Record<string, unknown>;
   /** Miniflare's own log (default: silent). The worker's console output goes to stdout/stderr either way. */
   log?: Log;
+  /** Receives each line the worker writes to stdout (access log, config events) instead of the terminal. */
+  onWorkerLine?: (line: string) => void;
 }
 
 export interface LocalGateway {
@@ -78,6 +81,14 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
     port: options.port ?? 0,
     cf: options.cf ?? false,
     ...(options.log ? { log: options.log } : {}),
+    ...(options.onWorkerLine
+      ? {
+          handleRuntimeStdio: (stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) => {
+            createInterface({ input: stdout }).on("line", options.onWorkerLine!);
+            stderr.pipe(process.stderr);
+          },
+        }
+      : {}),
   });
   let url: URL;
   try {

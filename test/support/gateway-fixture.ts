@@ -35,6 +35,8 @@ export interface TestGatewayOptions {
   labels?: Record<string, string> | string;
   /** Persist KV under this directory (default: in memory). */
   persistDir?: string;
+  /** Collect the worker's stdout lines (JSON access log and events) in `logs` instead of printing them. */
+  captureLogs?: boolean;
   /** Start with an empty config store (nothing seeded); `resources` must then be `[]`. */
   seed?: boolean;
 }
@@ -58,6 +60,8 @@ export interface TestGateway {
   applySnapshot(resources: ConfigInput): Promise<Snapshot>;
   /** Writes any KV value (e.g. a corrupt snapshot or pointer) for tests of bad config. */
   putRawKv(key: string, value: string): Promise<void>;
+  /** With `captureLogs`: every JSON line the worker printed, parsed, in order. */
+  logs: Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -103,6 +107,16 @@ export async function startTestGateway(resources: ConfigInput, options: TestGate
   if (options.bindings) localOptions.bindings = options.bindings;
   if (options.labels !== undefined) localOptions.labels = options.labels;
   if (options.persistDir !== undefined) localOptions.persistDir = options.persistDir;
+  const logs: Record<string, unknown>[] = [];
+  if (options.captureLogs) {
+    localOptions.onWorkerLine = (line) => {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ text: line });
+      }
+    };
+  }
   const local = await startLocalGateway(localOptions);
   const agent = new http.Agent({ keepAlive: true });
 
@@ -118,6 +132,7 @@ export async function startTestGateway(resources: ConfigInput, options: TestGate
       return snapshot;
     },
     putRawKv: (key, value) => putConfigKv(local.mf, key, value),
+    logs,
     async close() {
       agent.destroy();
       await local.dispose();
