@@ -7,6 +7,7 @@ import { binomialTolerance, gatewayYaml, serviceYaml, virtualServiceYaml } from 
 
 let flaky: Upstream, slow: Upstream, healthy: Upstream, shadow: Upstream, a: Upstream, b: Upstream;
 let closedPort: number;
+let configText: string;
 let gateway: TestGateway;
 
 beforeAll(async () => {
@@ -19,7 +20,7 @@ beforeAll(async () => {
     startUpstream({ name: "pool", version: "b" }),
   ]);
   closedPort = (await startClosedPort()).port;
-  const config =
+  const config = (configText =
     gatewayYaml() +
     serviceYaml("flaky.internal", [flaky]) +
     serviceYaml("slow.internal", [slow]) +
@@ -93,7 +94,7 @@ outlierDetection: { consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 1s,
   mirror: { host: shadow.internal }
   route: [{ destination: { host: healthy.internal, subset: v1 } }]
 `,
-    );
+    ));
   gateway = await startTestGateway(config, { bindings: { MESH_DEBUG_HEADERS: "true" } });
 });
 
@@ -146,6 +147,26 @@ describe("retries", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("x-mesh-attempts")).toBe("3");
     expect(flaky.requests.map((request) => request.body)).toEqual(["payload-to-replay", "payload-to-replay", "payload-to-replay"]);
+  });
+
+  it("does not retry a request whose body is too large to buffer, and streams it through intact", async () => {
+    const small = await startTestGateway(configText, {
+      bindings: { MESH_DEBUG_HEADERS: "true", MESH_MAX_BUFFERED_BODY_BYTES: "16" },
+    });
+    try {
+      flaky.failTimes(1, 500);
+      const body = "x".repeat(5000);
+      const response = await small.fetch("/five-xx", { method: "POST", host: "retries.test", body });
+      expect(response.status).toBe(500);
+      expect(flaky.requests).toHaveLength(1);
+      expect(flaky.requests[0]!.body).toBe(body);
+      flaky.reset();
+      const ok = await small.fetch("/five-xx", { method: "POST", host: "retries.test", body });
+      expect(ok.status).toBe(200);
+      expect(flaky.requests[0]!.body).toBe(body);
+    } finally {
+      await small.close();
+    }
   });
 
   it("gives up after attempts retries with URX and the last upstream answer", async () => {

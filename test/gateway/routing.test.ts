@@ -182,6 +182,7 @@ describe("ingress routing", () => {
     expect(body.headers["x-request-id"]).toBe("req-123");
     expect(body.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$`));
     expect(body.headers["x-forwarded-proto"]).toBe("http");
+    expect(body.headers["x-forwarded-for"]).toMatch(/^127\.0\.0\.1$|^::1$|^::ffff:127\.0\.0\.1$/);
     expect(body.headers["x-forwarded-host"]).toBe("other.test");
     expect(body.headers["x-hop"]).toBeUndefined();
     expect(body.headers["keep-alive"]).toBeUndefined();
