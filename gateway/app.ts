@@ -5,6 +5,7 @@ import { parseGatewaySettings, type GatewaySettings } from "./env.js";
 import { renderGatewayError } from "./errors-handler.js";
 import { accessLog } from "./stages/access-log.js";
 import { cors } from "./stages/cors.js";
+import { destination } from "./stages/destination.js";
 import { directActions } from "./stages/direct-actions.js";
 import { fault } from "./stages/fault.js";
 import { headerMutation } from "./stages/header-mutation.js";
@@ -57,6 +58,7 @@ export function createGatewayApp(dependencies: GatewayDependencies) {
   app.use(cors());
   app.use(fault(sleep));
   app.use(requestBody());
+  app.use(destination());
   app.use(rewrite());
   app.use(headerMutation());
   app.use(mirror(fetcher, log));

@@ -1,6 +1,7 @@
 import type { RouteMatch, RoutingTable } from "../policies/routing/match-route.js";
 import type { RequestView } from "../policies/routing/request-view.js";
-import type { ClusterStates } from "./upstream/cluster-state.js";
+import type { WeightedDestination } from "../policies/snapshot/schema.js";
+import type { ClusterState, ClusterStates } from "./upstream/cluster-state.js";
 import type { GatewayBindings, GatewaySettings } from "./env.js";
 import type { ResponseFlag } from "./errors.js";
 
@@ -36,6 +37,8 @@ export type GatewayEnv = {
     /** The request body, buffered when small enough to replay for retries and mirrors. */
     body: RequestBody;
     random: () => number;
+    /** The destination picked by weight (routes that forward only). */
+    destination: { weighted: WeightedDestination; cluster: ClusterState };
     /** The request as it will be sent upstream; stages rewrite it on the way in. */
     outbound: OutboundRequest;
   };

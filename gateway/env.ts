@@ -28,11 +28,11 @@ const Flag = z
   .transform((value) => value === true || value === "true" || value === "1");
 
 const PositiveInt = (name: string, fallback: number) =>
-  z.coerce
+  z.preprocess((value) => (value === "" ? undefined : value), z.coerce
     .number({ error: () => `${name} must be a number` })
     .int(`${name} must be an integer`)
     .min(0, `${name} must be >= 0`)
-    .default(fallback);
+    .default(fallback));
 
 export const GatewaySettings = z.object({
   MESH_GATEWAY_LABELS: Labels,

@@ -11,7 +11,9 @@ export type ConfigErrorCode =
   | "ERR_CONFIG_DUPLICATE"
   | "ERR_CONFIG_REFERENCE"
   | "ERR_CONFIG_CONFLICT"
-  | "ERR_CONFIG_WEIGHTS";
+  | "ERR_CONFIG_WEIGHTS"
+  /** Not an error: the config is accepted, but probably not what was meant. */
+  | "WARN_CONFIG_NOT_SERVED";
 
 export interface ResourceRef {
   kind: string;

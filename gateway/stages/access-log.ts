@@ -5,6 +5,7 @@ import type { GatewayEnv } from "../context.js";
  * The outermost stage: once the response is known, one JSON line with Envoy's default access
  * log fields and the mesh's decisions, read from the stream record (nothing logs mid-chain).
  * With debug headers on, the response flags and route are also returned to the caller.
+ * A streamed body of unknown length is counted as it passes, and the line is written when it ends.
  */
 export function accessLog(write: (line: Record<string, unknown>) => void, now: () => number): MiddlewareHandler<GatewayEnv> {
   return async function accessLog(c, next) {
@@ -21,7 +22,7 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
     }
     if (settings.MESH_ACCESS_LOG === "off") return;
     const url = new URL(c.req.url);
-    write({
+    const line = (bytesSent: number) => ({
       start_time: new Date(stream.startMs).toISOString(),
       method: c.req.method,
       path: url.pathname + url.search,
@@ -30,7 +31,7 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       response_flags: flags,
       response_code_details: stream.detail ?? "via_upstream",
       bytes_received: Number(c.req.header("content-length") ?? 0),
-      bytes_sent: Number(c.res.headers.get("content-length") ?? 0),
+      bytes_sent: bytesSent,
       duration: now() - stream.startMs,
       upstream_service_time: stream.upstreamServiceTimeMs ?? null,
       x_forwarded_for: c.req.header("x-forwarded-for") ?? null,
@@ -44,5 +45,24 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       trace_id: stream.traceId,
       config_version: stream.configVersion ?? null,
     });
+    const declared = c.res.headers.get("content-length");
+    const body = c.res.body;
+    if (declared !== null || body === null) {
+      write(line(Number(declared ?? 0)));
+      return;
+    }
+    let bytes = 0;
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    const counter = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        bytes += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      flush: () => finished(),
+    });
+    c.res = new Response(body.pipeThrough(counter), c.res);
+    // A client that goes away mid-body never flushes: log what was sent by then, once.
+    c.executionCtx.waitUntil(Promise.race([done, new Promise((resolve) => setTimeout(resolve, 30_000))]).then(() => write(line(bytes))));
   };
 }

@@ -2,12 +2,19 @@ import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "../context.js";
 import { applyHeaderMutation } from "../upstream/header-mutation.js";
 
-/** The route's `headers`: request operations on the outbound request, response operations on the answer. */
+/**
+ * Istio's `headers` operations, the destination's and then the route's, on the outbound request
+ * and on the answer. Envoy's default order: the more specific level first, so on a conflicting
+ * `set` the route-level value wins.
+ */
 export function headerMutation(): MiddlewareHandler<GatewayEnv> {
   return async function headerMutation(c, next) {
-    const operations = c.var.route.route.headers;
-    applyHeaderMutation(c.var.outbound.headers, operations?.request);
+    const route = c.var.route.route.headers;
+    const destination = c.var.destination?.weighted.headers;
+    applyHeaderMutation(c.var.outbound.headers, destination?.request);
+    applyHeaderMutation(c.var.outbound.headers, route?.request);
     await next();
-    applyHeaderMutation(c.res.headers, operations?.response);
+    applyHeaderMutation(c.res.headers, destination?.response);
+    applyHeaderMutation(c.res.headers, route?.response);
   };
 }

@@ -13,7 +13,7 @@ export function meshEndpoints(source: SnapshotSource): MiddlewareHandler<Gateway
     if (path === "/__mesh/healthz") {
       const config = await source.get(c.env.MESH_CONFIG, Date.now());
       const body = config
-        ? { status: "ok", configVersion: config.table.snapshot.version }
+        ? { status: "ok", configVersion: config.table.snapshot.version, ...(source.lastError ? { lastError: source.lastError } : {}) }
         : { status: "no_config", configVersion: null, reason: source.lastError ?? "no snapshot loaded" };
       return c.json(body, config ? 200 : 503);
     }

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "../context.js";
 import { endpointKey } from "../../policies/resilience/endpoint-key.js";
+import { endpointUrl, shadowAuthority } from "../upstream/endpoint-url.js";
 
 /**
  * Istio's `mirror`: a copy of the request goes to another destination, fire and forget. Its
@@ -17,8 +18,8 @@ export function mirror(fetcher: typeof fetch, log: (line: Record<string, unknown
       if (state && endpoint) {
         const outbound = c.var.outbound;
         const headers = new Headers(outbound.headers);
-        headers.set("x-mesh-authority", `${outbound.authority}-shadow`);
-        const url = `${state.cluster.scheme}://${endpoint.address}:${endpoint.port}${outbound.pathAndQuery}`;
+        headers.set("x-mesh-authority", shadowAuthority(outbound.authority));
+        const url = endpointUrl(state.cluster, endpoint, outbound.pathAndQuery);
         const sent = fetcher(url, { method: outbound.method, headers, body: body.kind === "buffered" ? body.bytes.slice(0) : null, redirect: "manual" })
           .then((response) => response.body?.cancel())
           .catch((error: Error) => log({ event: "mirror_failed", cluster: policy.cluster, upstream_host: endpointKey(endpoint), reason: error.message }));

@@ -15,7 +15,8 @@ export function requestView(): MiddlewareHandler<GatewayEnv> {
     const url = new URL(c.req.url);
     const authority = (c.req.header("host") ?? url.host).toLowerCase();
     if (authority === "") throw new GatewayError(400, undefined, "missing_host", "request has no Host header");
-    const scheme = (c.req.header("x-forwarded-proto") ?? url.protocol.slice(0, -1)).toLowerCase();
+    // The scheme the client really used (a client-sent x-forwarded-proto is not trusted at the edge).
+    const scheme = url.protocol.slice(0, -1).toLowerCase();
     const portText = /:(\d+)$/.exec(authority)?.[1];
     const port = portText !== undefined ? Number(portText) : scheme === "https" ? 443 : 80;
     const headers = c.req.raw.headers;

@@ -1,20 +1,19 @@
 import type { Handler } from "hono";
 import { hashKeyFor } from "../../policies/resilience/load-balancer.js";
 import { backoffDelayMs, isRetriable, type AttemptOutcome } from "../../policies/resilience/retry.js";
-import { pickWeightedDestination } from "../../policies/resilience/weighted.js";
 import type { Cluster, Endpoint, RetryPolicy } from "../../policies/snapshot/schema.js";
 import type { GatewayEnv } from "../context.js";
 import { GatewayError } from "../errors.js";
 import { endpointKey } from "../../policies/resilience/endpoint-key.js";
 import { outlierOutcomeFor } from "../../policies/resilience/outlier-detector.js";
 import type { ClusterState } from "../upstream/cluster-state.js";
-import { applyHeaderMutation } from "../upstream/header-mutation.js";
 import { forwardableResponseHeaders } from "../upstream/hop-by-hop.js";
 import { parseCookie } from "../upstream/cookies.js";
+import { endpointUrl } from "../upstream/endpoint-url.js";
 import { sendAttempt, type AttemptResult } from "../upstream/send-attempt.js";
 
 /**
- * Envoy's router filter: pick a destination by weight and an endpoint by the cluster's load
+ * Envoy's router filter: pick an endpoint of the chosen destination by the cluster's load
  * balancer (skipping ejected endpoints), send the request, and retry per the route's policy
  * with jittered exponential backoff, under the per-try and route timeouts and the retry budget.
  */
@@ -30,15 +29,11 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
     if (route.action.type !== "forward") throw new Error(`route ${route.name} has no upstream action`);
     const stream = c.var.stream;
     const random = c.var.random;
-    const destination = pickWeightedDestination(route.action.destinations, route.action.totalWeight, random);
-    const state = destination && c.var.config.clusters.get(destination.cluster);
-    if (!destination || !state) throw new GatewayError(503, "NC", "cluster_not_found", `route ${route.name} has no destination to send to`);
+    const state = c.var.destination.cluster;
     const cluster = state.cluster;
-    stream.cluster = cluster.key;
 
     const outbound = c.var.outbound;
     const headers = new Headers(outbound.headers);
-    applyHeaderMutation(headers, destination.headers?.request);
     // Workers derive the Host header from the URL (the endpoint's address) and ignore a set one,
     // so the routed authority (after any rewrite) travels in x-mesh-authority.
     headers.set("x-mesh-authority", outbound.authority);
@@ -112,7 +107,6 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
         const response = result.response;
         const responseHeaders = forwardableResponseHeaders(response.headers);
         responseHeaders.set("x-envoy-upstream-service-time", String(stream.upstreamServiceTimeMs));
-        applyHeaderMutation(responseHeaders, destination.headers?.response);
         if (stickyCookie) responseHeaders.append("set-cookie", stickyCookie.header);
         return new Response(response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
       }
@@ -136,13 +130,14 @@ function timeoutError(flags: string[], retry: number): GatewayError {
 function attemptOutcome(result: Exclude<AttemptResult, { kind: "route-timeout" }>): AttemptOutcome {
   if (result.kind !== "response") return { kind: result.kind };
   const grpc = result.response.headers.get("grpc-status");
-  return { kind: "response", status: result.response.status, ...(grpc !== null && /^\d+$/.test(grpc) ? { grpcStatus: Number(grpc) } : {}) };
+  return {
+    kind: "response",
+    status: result.response.status,
+    ...(grpc !== null && /^\d+$/.test(grpc) ? { grpcStatus: Number(grpc) } : {}),
+    ...(result.response.headers.has("x-envoy-ratelimited") ? { envoyRateLimited: true } : {}),
+  };
 }
 
-function endpointUrl(cluster: Cluster, endpoint: Endpoint, pathAndQuery: string): string {
-  const host = endpoint.address.includes(":") && !endpoint.address.startsWith("[") ? `[${endpoint.address}]` : endpoint.address;
-  return `${cluster.scheme}://${host}:${endpoint.port}${pathAndQuery}`;
-}
 
 /**
  * Envoy's cookie-based consistent hash: when the cookie is missing and the policy has a ttl,
@@ -153,7 +148,9 @@ function newStickyCookie(cluster: Cluster, request: Request, random: () => numbe
   if (policy.type !== "consistent_hash" || !policy.cookie || policy.cookie.ttlMs === undefined) return undefined;
   if (parseCookie(request.headers.get("cookie"), policy.cookie.name) !== null) return undefined;
   const value = Math.floor(random() * 2 ** 52).toString(16).padStart(13, "0");
-  const attributes = [`${policy.cookie.name}=${value}`, `Max-Age=${Math.floor(policy.cookie.ttlMs / 1000)}`, "HttpOnly"];
+  // A zero ttl means a session cookie, as in Envoy (Max-Age=0 would delete it).
+  const maxAge = Math.floor(policy.cookie.ttlMs / 1000);
+  const attributes = [`${policy.cookie.name}=${value}`, ...(maxAge > 0 ? [`Max-Age=${maxAge}`] : []), "HttpOnly"];
   if (policy.cookie.path !== undefined) attributes.push(`Path=${policy.cookie.path}`);
   return { value, header: attributes.join("; ") };
 }

@@ -14,8 +14,8 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Set by the platform, never trusted from the client nor forwarded as is. */
-const PLATFORM_HEADERS = new Set(["content-length", "host", "cf-connecting-ip", "cf-ipcountry", "cf-ray", "cf-visitor", "cf-worker", "x-real-ip"]);
+/** Set by the platform (or, like `expect: 100-continue`, handled by it), never forwarded as is. */
+const PLATFORM_HEADERS = new Set(["content-length", "host", "expect", "cf-connecting-ip", "cf-ipcountry", "cf-ray", "cf-visitor", "cf-worker", "x-real-ip"]);
 
 function connectionListed(headers: Headers): Set<string> {
   const listed = new Set<string>();

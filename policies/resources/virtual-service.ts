@@ -14,7 +14,7 @@ import {
 /** networking.istio.io VirtualService: how requests for a host are routed. */
 
 export const Destination = istioObject({
-  host: HostName,
+  host: HostName.refine((host) => !host.includes("*"), "a destination host must be a concrete host, not a wildcard"),
   subset: z.string().min(1).optional(),
   port: PortSelector.optional(),
 });

@@ -2,6 +2,7 @@ import type { ConfigIssue, ResourceRef } from "../errors.js";
 import type { LoadBalancerSettings, OutlierDetection, RetryBudget, TrafficPolicy } from "../resources/destination-rule.js";
 import type { DestinationRuleResource, ServiceEntryResource } from "../resources/resource.js";
 import { resourceRefOf } from "../resources/resource.js";
+import { hostMatchesPattern, hostPatternsIntersect } from "./hosts.js";
 import type { Cluster, Endpoint, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from "./schema.js";
 
 /**
@@ -64,7 +65,7 @@ export class ClusterRegistry {
         continue;
       }
       this.rulesByHost.set(rule.spec.host, rule);
-      if (!this.entriesByHost.has(rule.spec.host)) {
+      if (![...this.entriesByHost.keys()].some((host) => hostPatternsIntersect(host, rule.spec.host))) {
         this.issues.push({
           code: "ERR_CONFIG_REFERENCE",
           resource: resourceRefOf(rule),
@@ -79,7 +80,7 @@ export class ClusterRegistry {
 
   /** The cluster a destination names, created on first use; or why it cannot be resolved. */
   resolve(destination: DestinationRef): ResolveResult {
-    const entry = this.entriesByHost.get(destination.host);
+    const entry = mostSpecific(this.entriesByHost, destination.host);
     if (!entry) return { ok: false, message: `unknown host '${destination.host}': no ServiceEntry declares it` };
     const ports = entry.spec.ports;
     let port = ports[0]!;
@@ -90,7 +91,7 @@ export class ClusterRegistry {
     } else if (ports.length > 1) {
       return { ok: false, message: `host '${destination.host}' has several ports (${ports.map((p) => p.number).join(", ")}): destination.port.number is required` };
     }
-    const rule = this.rulesByHost.get(destination.host);
+    const rule = mostSpecific(this.rulesByHost, destination.host);
     let subsetLabels: Record<string, string> | undefined;
     let subsetPolicy: TrafficPolicy | undefined;
     if (destination.subset !== undefined) {
@@ -139,6 +140,17 @@ export class ClusterRegistry {
   }
 }
 
+/** The entry for a concrete host: an exact host, else the longest matching `*.` wildcard. */
+function mostSpecific<T>(byHost: ReadonlyMap<string, T>, host: string): T | undefined {
+  const exact = byHost.get(host);
+  if (exact !== undefined) return exact;
+  let best: { pattern: string; value: T } | undefined;
+  for (const [pattern, value] of byHost) {
+    if (pattern.includes("*") && hostMatchesPattern(host, pattern) && (!best || pattern.length > best.pattern.length)) best = { pattern, value };
+  }
+  return best?.value;
+}
+
 function endpointsOf(
   entry: ServiceEntryResource,
   host: string,
@@ -149,7 +161,7 @@ function endpointsOf(
   const defaultPort = port.targetPort ?? port.number;
   if (declared.length === 0 && entry.spec.resolution !== "STATIC") {
     // DNS/NONE with no endpoints: the host itself is the endpoint, as for an external API.
-    return subsetLabels && Object.keys(subsetLabels).length > 0 ? [] : [{ address: host, port: port.number, labels: {}, weight: 1 }];
+    return subsetLabels && Object.keys(subsetLabels).length > 0 ? [] : [{ address: host, port: defaultPort, labels: {}, weight: 1 }];
   }
   return declared
     .filter((endpoint) => Object.entries(subsetLabels ?? {}).every(([key, value]) => endpoint.labels?.[key] === value))

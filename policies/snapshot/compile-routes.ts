@@ -52,7 +52,8 @@ export function compileRoute(route: HTTPRoute, context: RouteContext): CompiledR
         issue(`.route[${destinationIndex}].destination`, resolved.message);
         return;
       }
-      const weight = destination.weight ?? (route.route!.length === 1 ? 100 : 0);
+      // As in Istio: a sole destination receives all traffic whatever its weight.
+      const weight = route.route!.length === 1 ? 100 : (destination.weight ?? 0);
       const headers = compileHeaderOps(destination.headers);
       destinations.push({ cluster: resolved.cluster.key, weight, ...(headers ? { headers } : {}) });
     });

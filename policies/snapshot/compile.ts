@@ -20,7 +20,7 @@ import { SNAPSHOT_FORMAT, type CompiledGateway, type CompiledRoute, type HostTab
  * depends only on the set, not on the order it was given in, so equal configs get equal versions.
  */
 
-export type CompileResult = { ok: true; snapshot: Snapshot } | { ok: false; issues: ConfigIssue[] };
+export type CompileResult = { ok: true; snapshot: Snapshot; warnings: ConfigIssue[] } | { ok: false; issues: ConfigIssue[] };
 
 /** The gateway name Istio reserves for sidecars: a VirtualService bound only to it is not served by a gateway. */
 export const MESH_GATEWAY = "mesh";
@@ -35,6 +35,7 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
 
   const registry = new ClusterRegistry(serviceEntries, destinationRules);
   const issues: ConfigIssue[] = [...registry.issues];
+  const warnings: ConfigIssue[] = [];
   const gatewayNames = new Set(gateways.map((gateway) => `${gateway.metadata.namespace}/${gateway.metadata.name}`));
 
   const routes: CompiledRoute[] = [];
@@ -77,7 +78,19 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
       routeMatches.push(compiled.matches);
       routes.push(compiled);
     });
-    if (bound.length === 0) continue;
+    if (bound.length === 0) {
+      // Istio binds a VirtualService without `gateways` to sidecars ("mesh") only: legal, but a
+      // gateway never serves it, which is rarely what a user of this project means.
+      warnings.push({
+        code: "WARN_CONFIG_NOT_SERVED",
+        resource: resourceRefOf(vs),
+        path: "spec.gateways",
+        message: vs.spec.gateways === undefined
+          ? "no gateways: bound to 'mesh' only (Istio's default), so no gateway serves it; add spec.gateways"
+          : "bound to 'mesh' only, so no gateway serves it",
+      });
+      continue;
+    }
 
     const vhostId = virtualHosts.length;
     virtualHosts.push({ virtualService: vsName, hosts: vs.spec.hosts, routes: vhostRoutes, pathIndex: buildPathIndex(routeMatches) });
@@ -134,7 +147,7 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
   };
   const version = await contentVersion(JSON.stringify({ format: SNAPSHOT_FORMAT, ...body }));
   const snapshot: Snapshot = { format: SNAPSHOT_FORMAT, version, ...body };
-  return { ok: true, snapshot };
+  return { ok: true, snapshot, warnings };
 }
 
 function addHost(table: HostTable, host: string, vhostId: number): void {

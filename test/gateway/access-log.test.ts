@@ -46,7 +46,9 @@ describe("access log", () => {
       headers: { "x-request-id": "log-1", "user-agent": "curl/8", authorization: "Bearer secret-token" },
     });
     expect(response.status).toBe(200);
+    const received = await response.text();
     const line = await logLineFor("log-1");
+    expect(line.bytes_sent).toBe(new TextEncoder().encode(received).byteLength);
     expect(line).toMatchObject({
       method: "GET",
       path: "/orders?id=1",

@@ -176,11 +176,12 @@ describe("ingress routing", () => {
     const body = await echo(
       await gateway.fetch("/", {
         host: "other.test",
-        headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, connection: "keep-alive, x-hop", "x-hop": "1", "keep-alive": "timeout=5", "x-request-id": "req-123" },
+        headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, connection: "keep-alive, x-hop", "x-hop": "1", "keep-alive": "timeout=5", "x-request-id": "req-123", "x-forwarded-proto": "https" },
       }),
     );
     expect(body.headers["x-request-id"]).toBe("req-123");
     expect(body.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$`));
+    // The scheme the client really used, not a spoofed x-forwarded-proto.
     expect(body.headers["x-forwarded-proto"]).toBe("http");
     expect(body.headers["x-forwarded-for"]).toMatch(/^127\.0\.0\.1$|^::1$|^::ffff:127\.0\.0\.1$/);
     expect(body.headers["x-forwarded-host"]).toBe("other.test");

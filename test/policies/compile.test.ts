@@ -118,6 +118,36 @@ spec:
     expect(issue!.source).toEqual({ file: "mesh.yaml", document: 3, line, column: 1 });
   });
 
+  it("gives a sole destination all traffic whatever its weight", async () => {
+    const snapshot = await compileOrThrow(BASE_YAML + reviewsVs(`- route: [{ destination: { host: reviews.shop.internal, subset: v1 }, weight: 0 }]`));
+    expect(snapshot.routes[0]!.action).toMatchObject({ totalWeight: 100, destinations: [{ weight: 100 }] });
+  });
+
+  it("warns about a VirtualService that no gateway serves (Istio binds it to 'mesh' only)", async () => {
+    const loaded = parseConfigText(BASE_YAML + virtualService("sidecar-only", "hosts: [reviews.example.com]\nhttp:\n- route: [{ destination: { host: reviews.shop.internal } }]"));
+    const result = await compileSnapshot(loaded.resources);
+    expect(result.ok && result.warnings).toEqual([
+      expect.objectContaining({ code: "WARN_CONFIG_NOT_SERVED", resource: { kind: "VirtualService", namespace: "shop", name: "sidecar-only" }, path: "spec.gateways" }),
+    ]);
+  });
+
+  it("resolves a concrete destination host through a wildcard ServiceEntry, and rejects wildcard destinations", async () => {
+    const registry = `
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: apis, namespace: shop }
+spec:
+  hosts: ["*.api.example"]
+  resolution: DNS
+  ports: [{ number: 443, name: https, protocol: HTTPS, targetPort: 8443 }]
+`;
+    const snapshot = await compileOrThrow(BASE_YAML + registry + reviewsVs(`- route: [{ destination: { host: v1.api.example } }]`));
+    expect(snapshot.clusters["v1.api.example||443"]).toMatchObject({ scheme: "https", endpoints: [{ address: "v1.api.example", port: 8443 }] });
+    const { issues } = await compileYaml(BASE_YAML + registry + reviewsVs(`- route: [{ destination: { host: "*.api.example" } }]`));
+    expect(issues).toEqual([expect.objectContaining({ path: "spec.http[0].route[0].destination.host", message: expect.stringMatching(/concrete host/) })]);
+  });
+
   it("requires a port when the destination host has several", async () => {
     const loaded = parseConfigText(`
 apiVersion: networking.istio.io/v1
