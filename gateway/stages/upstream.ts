@@ -77,7 +77,7 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
           state.outliers?.recordOutcome(endpointKey(endpoint), "local-failure", options.now());
           throw timeoutError(stream.flags, retry);
         }
-        const outcome = attemptOutcome(result);
+        const outcome = attemptOutcome(result, outbound.method);
         state.outliers?.recordOutcome(endpointKey(endpoint), outlierOutcomeFor(outcome), options.now());
         const mayRetry = retries !== null && retry < retries.attempts && isRetriable(retries, outcome);
         if (mayRetry) {
@@ -127,7 +127,14 @@ function timeoutError(flags: string[], retry: number): GatewayError {
   return new GatewayError(504, undefined, retry > 0 ? "upstream_retry_timeout" : "upstream_response_timeout", "upstream request timeout");
 }
 
-function attemptOutcome(result: Exclude<AttemptResult, { kind: "route-timeout" }>): AttemptOutcome {
+/** Methods that RFC 9110 makes idempotent: safe to send again if a first try may have arrived. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+function attemptOutcome(result: Exclude<AttemptResult, { kind: "route-timeout" }>, method: string): AttemptOutcome {
+  // Workers report a refused connection and a reset alike ("Network connection lost."), so a
+  // failed fetch may have reached the upstream. For a non-idempotent method it counts as a reset
+  // (retried under 5xx/gateway-error/reset, not under connect-failure), never replayed blindly.
+  if (result.kind === "connect-failure") return { kind: IDEMPOTENT.has(method) ? "connect-failure" : "reset" };
   if (result.kind !== "response") return { kind: result.kind };
   const grpc = result.response.headers.get("grpc-status");
   return {

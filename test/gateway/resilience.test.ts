@@ -279,3 +279,14 @@ describe("mirroring", () => {
     expect(performance.now() - started).toBeLessThan(600);
   });
 });
+
+describe("ambiguous connection failures", () => {
+  it("retries a failed GET on connect-failure but not a POST, which may have reached the upstream", async () => {
+    const get = await gateway.fetch("/dead", { host: "retries.test" });
+    expect(get.headers.get("x-mesh-attempts")).toBe("2");
+    const post = await gateway.fetch("/dead", { method: "POST", host: "retries.test", body: "once" });
+    expect(post.status).toBe(503);
+    expect(post.headers.get("x-mesh-attempts")).toBe("1");
+    expect(flags(post)).toBe("UF");
+  });
+});
