@@ -19,6 +19,15 @@ export interface StreamInfo {
   attempts: number;
   upstreamServiceTimeMs?: number;
   configVersion?: string;
+  /** The verified peer identity (SPIFFE ID), when the caller proved one. */
+  peerPrincipal?: string;
+  /** The verified end-user principal (`iss/sub` of a request JWT). */
+  requestPrincipal?: string;
+  /** How the peer was authenticated: `mtls` (platform), `xfcc` (trusted front proxy), `jwt-svid`, or none. */
+  peerAuthentication?: "mtls" | "xfcc" | "jwt-svid";
+  /** The authorization decision and the policy that made it (`namespace/name`), for logs and metrics only. */
+  authzDecision?: "allow" | "deny" | "audit";
+  authzPolicy?: string;
 }
 
 export interface LoadedConfig {
