@@ -59,7 +59,11 @@ export class SnapshotSource {
         this.fail(`invalid pointer at ${CURRENT_POINTER_KEY}: ${pointer.error.issues[0]?.message ?? "not JSON"}`);
         return;
       }
-      if (pointer.data.version === this.version) return;
+      if (pointer.data.version === this.version) {
+        // Back on (or still at) the version being served, e.g. after a rollback: nothing is wrong.
+        this.lastError = undefined;
+        return;
+      }
       const snapshotText = await kv.get(snapshotKey(pointer.data.version), "text");
       if (snapshotText === null) {
         this.fail(`snapshot ${pointer.data.version} named by the pointer is missing`);

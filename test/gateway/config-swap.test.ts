@@ -72,8 +72,14 @@ describe("snapshot swaps", () => {
     await gateway.putRawKv(CURRENT_POINTER_KEY, JSON.stringify({ version: "missing-version" }));
     await sleep(TTL_MS * 2);
     expect(await version(gateway)).toBe("green");
-    const health = (await (await gateway.fetch("/__mesh/healthz")).json()) as { configVersion: string };
+    const health = (await (await gateway.fetch("/__mesh/healthz")).json()) as { configVersion: string; lastError?: string };
     expect(health.configVersion).toBe(good);
+    expect(health.lastError).toMatch(/missing-version/);
+    // Pointing back at the served version clears the error.
+    await gateway.putRawKv(CURRENT_POINTER_KEY, JSON.stringify({ version: good }));
+    await sleep(TTL_MS * 2);
+    const healed = (await (await gateway.fetch("/__mesh/healthz")).json()) as { configVersion: string; lastError?: string };
+    expect(healed).toEqual({ status: "ok", configVersion: good });
   });
 });
 
