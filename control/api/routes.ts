@@ -1,0 +1,174 @@
+import type { z } from "zod";
+import {
+  ApplyQuery,
+  DiffQuery,
+  DiffResult,
+  ExplainRequest,
+  ExplainResult,
+  HistoryList,
+  HistoryQuery,
+  IstioResource,
+  ResourceList,
+  ResourcePath,
+  ResourcesBody,
+  ResourcesQuery,
+  RollbackRequest,
+  SnapshotQuery,
+  SnapshotResult,
+  ValidateQuery,
+  WriteResult,
+} from "./schemas.js";
+
+/**
+ * The control API, declared once: the app registers its handlers by these specs (method, path,
+ * who may call, query schema), and the OpenAPI document and the reference page are generated
+ * from them, so the description cannot drift from what is served.
+ */
+
+export interface RouteSpec {
+  method: "get" | "post" | "delete";
+  /** OpenAPI style: `/v1/resources/{kind}/{namespace}/{name}`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description: string;
+  /** `read`: any token; `write`: the admin token. */
+  access: "read" | "write";
+  query?: z.ZodObject;
+  params?: z.ZodObject;
+  body?: { schema: z.ZodType; mediaTypes: readonly string[]; description: string };
+  /** Honours `If-Match` (412 when stale). */
+  ifMatch?: boolean;
+  ok: { description: string; schema: z.ZodType };
+  /** Statuses besides 200, 401 and 405 that this route answers. */
+  errors: number[];
+}
+
+const RESOURCE_TYPES = ["application/yaml", "application/json"] as const;
+const JSON_TYPES = ["application/json"] as const;
+
+export const ROUTES = {
+  apply: {
+    method: "post",
+    path: "/v1/apply",
+    operationId: "apply",
+    summary: "Create or update resources",
+    description:
+      "All or nothing: the whole set after the change is validated and compiled; on any issue nothing is stored and the answer is 400 with every issue. Resources not named are kept, unless `prune=true` makes the body the whole config. Applying what is already stored changes nothing: 200 with `changed: false`, no new version, no history entry.",
+    access: "write",
+    query: ApplyQuery,
+    body: { schema: ResourcesBody, mediaTypes: RESOURCE_TYPES, description: "Istio resources: multi-document YAML, a JSON resource, a JSON array, or {\"items\": [...]}" },
+    ifMatch: true,
+    ok: { description: "the new version (or the unchanged one) and what was created, changed, unchanged, deleted", schema: WriteResult },
+    errors: [400, 403, 412, 413, 415, 503],
+  },
+  validate: {
+    method: "post",
+    path: "/v1/validate",
+    operationId: "validate",
+    summary: "Dry-run an apply",
+    description: "The same checks as apply, on top of the current config, storing nothing. Answers the version apply would produce and every field it would change.",
+    access: "read",
+    query: ValidateQuery,
+    body: { schema: ResourcesBody, mediaTypes: RESOURCE_TYPES, description: "the resources apply would receive" },
+    ok: { description: "what apply would do", schema: WriteResult },
+    errors: [400, 413, 415],
+  },
+  listResources: {
+    method: "get",
+    path: "/v1/resources",
+    operationId: "listResources",
+    summary: "List resources",
+    description: "The stored resources, exactly as they were applied (with metadata.namespace filled in), sorted by kind, namespace and name.",
+    access: "read",
+    query: ResourcesQuery,
+    ok: { description: "the resources and the current version", schema: ResourceList },
+    errors: [400],
+  },
+  getResource: {
+    method: "get",
+    path: "/v1/resources/{kind}/{namespace}/{name}",
+    operationId: "getResource",
+    summary: "Read one resource",
+    description: "One stored resource. `kind` may be the kind, its plural or short name (vs, dr, se, gw).",
+    access: "read",
+    params: ResourcePath,
+    ok: { description: "the resource", schema: IstioResource },
+    errors: [404],
+  },
+  deleteResource: {
+    method: "delete",
+    path: "/v1/resources/{kind}/{namespace}/{name}",
+    operationId: "deleteResource",
+    summary: "Delete one resource",
+    description: "Refused with 409 and every issue when the config without it would be invalid (e.g. a route still sends traffic to a deleted ServiceEntry).",
+    access: "write",
+    params: ResourcePath,
+    ifMatch: true,
+    ok: { description: "the new version", schema: WriteResult },
+    errors: [403, 404, 409, 412, 503],
+  },
+  snapshot: {
+    method: "get",
+    path: "/v1/snapshot",
+    operationId: "snapshot",
+    summary: "The compiled snapshot",
+    description: "The snapshot gateways serve for a version (default: the current one), as stored in KV under config/snapshots/<version>.",
+    access: "read",
+    query: SnapshotQuery,
+    ok: { description: "the version and its snapshot", schema: SnapshotResult },
+    errors: [400, 404],
+  },
+  history: {
+    method: "get",
+    path: "/v1/history",
+    operationId: "history",
+    summary: "Version history",
+    description: "Every write, newest first: version, previous version, time, author, action and a summary of the changes.",
+    access: "read",
+    query: HistoryQuery,
+    ok: { description: "history entries", schema: HistoryList },
+    errors: [400],
+  },
+  diff: {
+    method: "get",
+    path: "/v1/diff",
+    operationId: "diff",
+    summary: "Differences between two versions",
+    description: "Resources created, deleted and changed (field by field) from `from` to `to` (default: the current version).",
+    access: "read",
+    query: DiffQuery,
+    ok: { description: "the changes", schema: DiffResult },
+    errors: [400, 404],
+  },
+  rollback: {
+    method: "post",
+    path: "/v1/rollback",
+    operationId: "rollback",
+    summary: "Make an earlier version current again",
+    description: "Restores the resources of `version` and points the gateways back at its snapshot, recorded as a new history entry. Rolling back to the current version changes nothing.",
+    access: "write",
+    body: { schema: RollbackRequest, mediaTypes: JSON_TYPES, description: "the version to return to" },
+    ifMatch: true,
+    ok: { description: "the version now current", schema: WriteResult },
+    errors: [400, 403, 404, 409, 412, 413, 415, 503],
+  },
+  explain: {
+    method: "post",
+    path: "/v1/explain",
+    operationId: "explain",
+    summary: "Explain how a request would be handled",
+    description:
+      "For a request (method, URL, headers, optional peer identity) and a version: which Gateway accepted the host, which VirtualService and route matched (and the first failing condition of every route tried before), which destinations and endpoints can be chosen with what probability, which faults, retries, timeouts and mirrors apply, and every possible outcome with its probability.",
+    access: "read",
+    body: { schema: ExplainRequest, mediaTypes: JSON_TYPES, description: "the request to explain" },
+    ok: { description: "the explanation", schema: ExplainResult },
+    errors: [400, 404, 413, 415],
+  },
+} satisfies Record<string, RouteSpec>;
+
+export type RouteName = keyof typeof ROUTES;
+
+export function honoPath(path: string): string {
+  return path.replace(/\{(\w+)\}/g, ":$1");
+}
