@@ -4,6 +4,7 @@ import type { WeightedDestination } from "../policies/snapshot/schema.js";
 import type { ClusterState, ClusterStates } from "./upstream/cluster-state.js";
 import type { GatewayBindings, GatewaySettings } from "./env.js";
 import type { ResponseFlag } from "./errors.js";
+import type { GatewayTelemetry } from "./telemetry/gateway-telemetry.js";
 
 /** Everything the stages share about one request; the access log reads it once at the end. */
 export interface StreamInfo {
@@ -28,6 +29,25 @@ export interface StreamInfo {
   /** The authorization decision and the policy that made it (`namespace/name`), for logs and metrics only. */
   authzDecision?: "allow" | "deny" | "audit";
   authzPolicy?: string;
+  /** The caller's span (parent of the gateway's), its trace state and header format, and the sampling decision. */
+  parentSpanId?: string;
+  traceState?: string;
+  traceFormat?: "w3c" | "b3" | "b3-single";
+  traceSampled?: boolean;
+  /** Each try at the upstream, in order, for per-attempt spans and the destination-side metrics. */
+  attemptLog?: UpstreamAttempt[];
+}
+
+export interface UpstreamAttempt {
+  /** The attempt's client span; the upstream sees it as its parent. */
+  spanId: string;
+  upstreamHost: string;
+  startMs: number;
+  endMs?: number;
+  outcome?: "response" | "connect-failure" | "per-try-timeout" | "route-timeout";
+  status?: number;
+  /** The answer's declared length, when it had one. */
+  responseBytes?: number;
 }
 
 export interface LoadedConfig {
@@ -50,6 +70,8 @@ export type GatewayEnv = {
     destination: { weighted: WeightedDestination; cluster: ClusterState };
     /** The request as it will be sent upstream; stages rewrite it on the way in. */
     outbound: OutboundRequest;
+    /** The isolate's metrics and span exporter, set by the telemetry stages (absent when they are not installed). */
+    telemetry: GatewayTelemetry | undefined;
   };
 };
 

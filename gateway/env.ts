@@ -34,6 +34,56 @@ const PositiveInt = (name: string, fallback: number) =>
     .min(0, `${name} must be >= 0`)
     .default(fallback));
 
+/** Metrics, tracing and access-log settings (docs/observability.md). */
+const Text = z.preprocess((value) => (value === "" ? undefined : value), z.string().optional());
+const Percent = (name: string, fallback: number) =>
+  z.preprocess((value) => (value === "" ? undefined : value), z.coerce
+    .number({ error: () => `${name} must be a number` })
+    .min(0, `${name} must be between 0 and 100`)
+    .max(100, `${name} must be between 0 and 100`)
+    .default(fallback));
+const List = (name: string, allowed: readonly string[], fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const items = text.split(",").map((item) => item.trim()).filter(Boolean);
+      for (const item of items) {
+        if (!allowed.includes(item)) {
+          ctx.addIssue({ code: "custom", message: `${name}: unknown '${item}' (one of: ${allowed.join(", ")})` });
+          return z.NEVER;
+        }
+      }
+      return items;
+    });
+const Endpoint = z.preprocess(
+  (value) => (value === "" ? undefined : value),
+  z.url({ protocol: /^https?$/, error: () => "MESH_OTLP_ENDPOINT must be an http(s) URL" }).optional(),
+);
+
+const ObservabilitySettings = {
+  /** When set, `GET /__mesh/metrics` answers only `Authorization: Bearer <token>`. */
+  MESH_METRICS_TOKEN: Text,
+  /** Istio reports to make: `source` (the gateway's own) and `destination` (for upstreams without a proxy). */
+  MESH_METRICS_REPORTERS: List("MESH_METRICS_REPORTERS", ["source", "destination"], "source,destination"),
+  /** The gateway's workload as metrics and spans name it (Istio: source_workload, its namespace, its cluster). */
+  MESH_WORKLOAD_NAME: z.string().min(1).default("istio-ingressgateway"),
+  MESH_WORKLOAD_NAMESPACE: z.string().min(1).default("istio-system"),
+  MESH_CLUSTER_ID: z.string().min(1).default("edge"),
+  /** Percent of new traces sampled (a caller's decision is always followed). Istio's default is 1; the edge starts most traces, so 100. */
+  MESH_TRACE_SAMPLING: Percent("MESH_TRACE_SAMPLING", 100),
+  /** OTLP/HTTP JSON traces endpoint, e.g. `http://127.0.0.1:4318/v1/traces`; none: spans are not exported. */
+  MESH_OTLP_ENDPOINT: Endpoint,
+  /** Extra headers for the collector, `name=value,name2=value2` (e.g. its API key); never logged. */
+  MESH_OTLP_HEADERS: Text,
+  /** Percent of requests that get an access-log line. */
+  MESH_ACCESS_LOG_SAMPLING: Percent("MESH_ACCESS_LOG_SAMPLING", 100),
+  /** Comma-separated access-log fields to keep (default: all). */
+  MESH_ACCESS_LOG_FIELDS: Text,
+  /** Istio Telemetry `accessLogging` filter: a CEL expression, e.g. `response.code >= 400`. */
+  MESH_ACCESS_LOG_FILTER: Text,
+};
+
 export const GatewaySettings = z.object({
   MESH_GATEWAY_LABELS: Labels,
   MESH_CONFIG_TTL_MS: PositiveInt("MESH_CONFIG_TTL_MS", 5000),
@@ -41,6 +91,7 @@ export const GatewaySettings = z.object({
   /** Request bodies up to this many bytes are buffered so a retry or a mirror can replay them. */
   MESH_MAX_BUFFERED_BODY_BYTES: PositiveInt("MESH_MAX_BUFFERED_BODY_BYTES", 1024 * 1024),
   MESH_ACCESS_LOG: z.enum(["on", "off"]).default("on"),
+  ...ObservabilitySettings,
 });
 export type GatewaySettings = z.infer<typeof GatewaySettings>;
 

@@ -25,6 +25,8 @@ export class SnapshotSource {
   private current: LoadedConfig | undefined;
   private checkedAt = Number.NEGATIVE_INFINITY;
   lastError: string | undefined;
+  /** When the served snapshot was last confirmed current (the pointer read and naming it), ms since epoch. */
+  refreshedAtMs: number | undefined;
 
   constructor(private readonly options: SnapshotSourceOptions) {}
 
@@ -62,6 +64,7 @@ export class SnapshotSource {
       if (pointer.data.version === this.version) {
         // Back on (or still at) the version being served, e.g. after a rollback: nothing is wrong.
         this.lastError = undefined;
+        this.refreshedAtMs = this.checkedAt;
         return;
       }
       const snapshotText = await kv.get(snapshotKey(pointer.data.version), "text");
@@ -84,6 +87,7 @@ export class SnapshotSource {
       const previous = this.version;
       this.current = { table, clusters };
       this.lastError = undefined;
+      this.refreshedAtMs = this.checkedAt;
       this.options.log?.({ event: "config_swapped", from: previous ?? null, to: snapshot.data.version });
     } catch (error) {
       this.fail(`reading KV failed: ${(error as Error).message}`);

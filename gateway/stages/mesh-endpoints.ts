@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { SnapshotSource } from "../config/snapshot-source.js";
 import type { GatewayEnv } from "../context.js";
+import { serveMetrics } from "../telemetry/metrics-endpoint.js";
 
 /** The `/__mesh/` prefix is the gateway's own: health today, metrics and more later. Never routed. */
 export const MESH_PREFIX = "/__mesh/";
@@ -17,6 +18,8 @@ export function meshEndpoints(source: SnapshotSource): MiddlewareHandler<Gateway
         : { status: "no_config", configVersion: null, reason: source.lastError ?? "no snapshot loaded" };
       return c.json(body, config ? 200 : 503);
     }
+    const telemetry = c.var.telemetry;
+    if (path === "/__mesh/metrics" && telemetry) return serveMetrics(c, telemetry, source);
     return c.json({ error: "not_found", message: `no gateway endpoint at ${path}` }, 404);
   };
 }

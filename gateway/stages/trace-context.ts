@@ -1,19 +1,27 @@
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "../context.js";
+import { decideTraceSampling } from "../../policies/telemetry/sampling.js";
+import { extractTraceContext, sampledOnly } from "../../policies/telemetry/trace-context.js";
 
 /**
- * W3C Trace Context: continue the caller's trace with a new span for the gateway, or start a
- * trace when none (or a malformed one) arrives. The upstream receives the gateway's span as parent.
+ * Trace context (W3C `traceparent`/`tracestate`, else B3): continue the caller's trace with a
+ * new span for the gateway, or start a trace when none (or a malformed one) arrives, and decide
+ * sampling: the caller's decision when it made one, else MESH_TRACE_SAMPLING percent. The
+ * upstream receives each attempt's span as parent (gateway/telemetry/attempts.ts).
  */
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 export function traceContext(): MiddlewareHandler<GatewayEnv> {
   return async function traceContext(c, next) {
     const stream = c.var.stream;
-    const parsed = TRACEPARENT.exec(c.req.header("traceparent")?.trim() ?? "");
-    const valid = parsed !== null && parsed[1] !== "ff" && !/^0+$/.test(parsed[2]!) && !/^0+$/.test(parsed[3]!);
-    stream.traceId = valid ? parsed[2]! : randomHex(16);
+    const header = (name: string) => c.req.header(name);
+    const incoming = extractTraceContext(header);
+    stream.traceId = incoming?.traceId ?? randomHex(16);
     stream.spanId = randomHex(8);
+    if (incoming?.parentSpanId !== undefined) stream.parentSpanId = incoming.parentSpanId;
+    if (incoming?.traceState !== undefined) stream.traceState = incoming.traceState;
+    if (incoming) stream.traceFormat = incoming.format;
+    stream.traceSampled = decideTraceSampling(incoming ? incoming.sampled : sampledOnly(header), c.var.settings.MESH_TRACE_SAMPLING, c.var.random);
     await next();
   };
 }

@@ -11,6 +11,7 @@ import { forwardableResponseHeaders } from "../upstream/hop-by-hop.js";
 import { parseCookie } from "../upstream/cookies.js";
 import { endpointUrl } from "../upstream/endpoint-url.js";
 import { sendAttempt, type AttemptResult } from "../upstream/send-attempt.js";
+import { beginAttempt, endAttempt } from "../telemetry/attempts.js";
 
 /**
  * Envoy's router filter: pick an endpoint of the chosen destination by the cluster's load
@@ -55,6 +56,7 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
         }
         stream.attempts = retry + 1;
         stream.upstreamHost = endpointKey(endpoint);
+        const attempt = beginAttempt(stream, headers, stream.upstreamHost, options.now());
         const remaining = deadline !== undefined ? deadline - options.now() : undefined;
         const perTry = retries?.perTryTimeoutMs;
         const useRouteLimit = remaining !== undefined && (perTry === undefined || remaining <= perTry);
@@ -71,6 +73,7 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
           },
           options.fetcher,
         ).finally(() => state.endpointFinished(endpoint));
+        endAttempt(attempt, result, options.now());
         stream.upstreamServiceTimeMs = options.now() - attemptStart;
         if (retry > 0) state.budget.retryFinished();
         if (result.kind === "route-timeout") {
