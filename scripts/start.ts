@@ -4,35 +4,48 @@ import net from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Log, LogLevel } from "miniflare";
-import { parseConfigText } from "../policies/config/load.js";
+import type { WriteResult } from "../control/api/schemas.js";
+import { localToken, meshHome, removeEndpointsSync, tokenFile, writeEndpoints } from "../control/cli/local-state.js";
+import { isApiErrorBody } from "../control/errors.js";
+import { planApply } from "../control/store/plan.js";
+import { readResourceText } from "../control/store/read-text.js";
 import { formatConfigIssue, type ConfigIssue } from "../policies/errors.js";
-import { compileSnapshot } from "../policies/snapshot/compile.js";
 import type { Snapshot } from "../policies/snapshot/schema.js";
 import { startDemoServices, type RunningDemo } from "./demo/services.js";
 import { bundleWorker, REPO_ROOT } from "./lib/bundle-worker.js";
-import { formatLabels, startLocalGateway, WRANGLER_DEFAULTS, type LocalGateway } from "./lib/local-gateway.js";
+import { formatLabels, WRANGLER_DEFAULTS } from "./lib/local-gateway.js";
+import { CONTROL_DEFAULTS, GATEWAY_NAME, startLocalMesh, type LocalMesh } from "./lib/local-mesh.js";
 
 /**
- * `npm start [-- --config FILE] [--no-demo] [--persist-to DIR]`: validates and compiles the
- * config (and stops there, printing every issue, if it is invalid), starts the demo backends,
- * then runs the ingress worker in workerd on 127.0.0.1:${INGRESS_PORT:-8787} with its KV
- * persisted under .mesh/kv, seeded with the compiled snapshot. Prints
+ * `npm start [-- --config FILE] [--no-demo] [--persist-to DIR]`: checks the config with the
+ * control plane's own validator and compiler (and stops there, printing every issue, if it is
+ * invalid), starts the demo backends, then runs the ingress gateway on
+ * 127.0.0.1:${INGRESS_PORT:-8787} and the control API on 127.0.0.1:${CONTROL_PORT:-8789} in one
+ * workerd, sharing one KV namespace (persisted under .mesh/store), and seeds the store through
+ * the control API's apply (so the history starts with the seed). Prints
  * `mesh-ingress listening on <url>` once it serves. Ctrl-C or SIGTERM stops everything.
  */
 
 const USAGE = `usage: npm start [-- --config FILE] [--no-demo] [--persist-to DIR]
 
-  --config FILE       Istio resources (YAML or JSON) to serve; default examples/bookinfo.yaml
+  --config FILE       Istio resources (YAML or JSON) to serve; default examples/bookinfo.yaml.
+                      Applied through the control API as the whole config (apply --prune).
   --no-demo           do not start the demo backends (127.0.0.1:9080-9086)
-  --persist-to DIR    where local KV lives; default .mesh/kv
+  --persist-to DIR    where local KV and the control plane's store live; default .mesh/store
   -h, --help          show this help
 
 environment:
-  INGRESS_PORT    port of the gateway on 127.0.0.1 (default 8787)`;
+  INGRESS_PORT        port of the gateway on 127.0.0.1 (default 8787)
+  CONTROL_PORT        port of the control API on 127.0.0.1 (default 8789)
+  MESH_ADMIN_TOKEN    the control API's admin token (default: generated once, kept in .mesh/admin-token)
+  MESH_READER_TOKEN   its read-only token (default: generated once, kept in .mesh/reader-token)
+  MESH_CONFIG_TTL_MS  how often the gateway re-reads the config pointer (default 1000 locally)
+  MESH_HOME           where tokens and local endpoints are kept for meshctl (default .mesh)`;
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, "examples/bookinfo.yaml");
-const DEFAULT_PERSIST_DIR = path.join(REPO_ROOT, ".mesh/kv");
 const DEFAULT_PORT = 8787;
+const DEFAULT_CONTROL_PORT = 8789;
+const LOCAL_TTL_MS = "1000";
 const HOST = "127.0.0.1";
 
 async function main(): Promise<number> {
@@ -60,61 +73,102 @@ async function main(): Promise<number> {
   // npm runs scripts from the package root; a relative --config means relative to where the user typed it.
   const userCwd = process.env.INIT_CWD ?? process.cwd();
   const configFile = args.config !== undefined ? path.resolve(userCwd, args.config) : DEFAULT_CONFIG;
-  const persistDir = args["persist-to"] !== undefined ? path.resolve(userCwd, args["persist-to"]) : DEFAULT_PERSIST_DIR;
-  const port = parsePort(process.env.INGRESS_PORT);
-  if (port === undefined) {
-    console.error(`INGRESS_PORT must be a port number 1..65535 (got '${process.env.INGRESS_PORT}')`);
+  const home = meshHome();
+  const persistDir = args["persist-to"] !== undefined ? path.resolve(userCwd, args["persist-to"]) : path.join(home, "store");
+  const port = parsePort(process.env.INGRESS_PORT, DEFAULT_PORT);
+  const controlPort = parsePort(process.env.CONTROL_PORT, DEFAULT_CONTROL_PORT);
+  if (port === undefined || controlPort === undefined) {
+    const [name, value] = port === undefined ? ["INGRESS_PORT", process.env.INGRESS_PORT] : ["CONTROL_PORT", process.env.CONTROL_PORT];
+    console.error(`${name} must be a port number 1..65535 (got '${value}')`);
     return 2;
   }
+  if (port === controlPort) {
+    console.error(`INGRESS_PORT and CONTROL_PORT must differ (both are ${port})`);
+    return 2;
+  }
+  const ttlMs = process.env.MESH_CONFIG_TTL_MS || LOCAL_TTL_MS;
 
-  const snapshot = await loadSnapshot(configFile);
-  if (!snapshot) return 1;
+  const checked = await checkConfig(configFile);
+  if (!checked) return 1;
+  const { text: configText, snapshot } = checked;
   const labels = WRANGLER_DEFAULTS.vars.MESH_GATEWAY_LABELS;
   if (!snapshot.gateways.some((gateway) => selects(gateway.selector, labels))) {
     console.warn(`warning: no Gateway in ${displayPath(configFile)} selects this gateway's labels (${labels}): every request will find no route`);
   }
 
-  const portProblem = await checkPortFree(HOST, port);
-  if (portProblem) {
-    console.error(portProblem);
-    return 1;
+  for (const [name, candidate] of [["INGRESS_PORT", port], ["CONTROL_PORT", controlPort]] as const) {
+    const portProblem = await checkPortFree(HOST, candidate, name);
+    if (portProblem) {
+      console.error(portProblem);
+      return 1;
+    }
   }
 
+  // The control API's tokens: from the environment, else generated once and kept for meshctl.
+  const admin = process.env.MESH_ADMIN_TOKEN ? { token: process.env.MESH_ADMIN_TOKEN, from: "env" as const } : { ...(await localToken(home, "admin")), from: "file" as const };
+  const reader = process.env.MESH_READER_TOKEN ? { token: process.env.MESH_READER_TOKEN, from: "env" as const } : { ...(await localToken(home, "reader")), from: "file" as const };
+
   let demo: RunningDemo | undefined;
-  let gateway: LocalGateway | undefined;
-  let scriptPath: string | undefined;
+  let mesh: LocalMesh | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      await gateway?.dispose().catch((error: unknown) => console.error(`stopping the gateway: ${String(error)}`));
+      removeEndpointsSync(home, process.pid);
+      await mesh?.dispose().catch((error: unknown) => console.error(`stopping the workers: ${String(error)}`));
       await demo?.close();
     })());
 
+  let applied: WriteResult;
   try {
     if (args.demo) demo = await startDemoServices();
-    scriptPath = await bundleWorker();
-    const bundleDir = path.dirname(scriptPath);
-    process.once("exit", () => rmSync(bundleDir, { recursive: true, force: true }));
-    // Locally the debug headers are on, so curl -i shows the response flags, route and attempts.
-    gateway = await startLocalGateway({ scriptPath, host: HOST, port, persistDir, bindings: { MESH_DEBUG_HEADERS: "true" }, log: new Log(LogLevel.WARN) });
-    await gateway.seed(snapshot);
+    const [gatewayScript, controlScript] = await Promise.all([bundleWorker(), bundleWorker({ entry: CONTROL_DEFAULTS.entry })]);
+    const bundleDirs = [path.dirname(gatewayScript), path.dirname(controlScript)];
+    process.once("exit", () => bundleDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+    // Locally the debug headers are on, so curl -i shows the response flags, route and attempts;
+    // and the gateway re-reads the pointer every second, so an apply shows within a second or two.
+    mesh = await startLocalMesh({
+      gatewayScript,
+      controlScript,
+      host: HOST,
+      ingressPort: port,
+      controlPort,
+      persistDir,
+      gatewayBindings: { MESH_DEBUG_HEADERS: "true", MESH_CONFIG_TTL_MS: ttlMs },
+      controlBindings: { MESH_ADMIN_TOKEN: admin.token, MESH_READER_TOKEN: reader.token },
+      log: new Log(LogLevel.WARN),
+    });
+    const seeded = await seedThroughApi(mesh.controlUrl, admin.token, configText, displayPath(configFile));
+    if (!seeded) {
+      await stop();
+      return 1;
+    }
+    applied = seeded;
+    await writeEndpoints(home, { control: origin(mesh.controlUrl), gateways: [{ name: GATEWAY_NAME, url: origin(mesh.ingressUrl) }], pid: process.pid });
+    process.once("exit", () => removeEndpointsSync(home, process.pid));
   } catch (error) {
     console.error(`could not start: ${(error as Error).message}`);
     await stop();
     return 1;
   }
 
-  const base = `http://${HOST}:${gateway.url.port}`;
+  const base = origin(mesh.ingressUrl);
+  const control = origin(mesh.controlUrl);
   console.log(`mesh-ingress listening on ${base}`);
-  console.log(`  config    ${displayPath(configFile)} (version ${snapshot.version}: ${snapshot.resources.length} resources, ${snapshot.routes.length} routes)`);
-  console.log(`  kv        ${displayPath(persistDir)} (binding ${WRANGLER_DEFAULTS.kvBinding})`);
+  console.log(`mesh-control listening on ${control}`);
+  const seedNote = applied.changed ? "applied through the control API" : "already the current config";
+  console.log(`  config    ${displayPath(configFile)} (version ${applied.version}: ${snapshot.resources.length} resources, ${snapshot.routes.length} routes; ${seedNote})`);
+  console.log(`  store     ${displayPath(persistDir)} (KV binding ${WRANGLER_DEFAULTS.kvBinding} and the ConfigStore Durable Object; the gateway re-reads every ${ttlMs} ms)`);
   console.log(`  labels    ${formatLabels(labels)}`);
+  console.log(`  token     ${admin.from === "env" ? "from MESH_ADMIN_TOKEN" : `${admin.token}  (${admin.generated ? "generated, " : ""}kept in ${displayPath(tokenFile(home, "admin"))}; meshctl reads it there)`}`);
+  console.log(`  reader    ${reader.from === "env" ? "from MESH_READER_TOKEN" : `${reader.token}  (read-only; ${displayPath(tokenFile(home, "reader"))})`}`);
+  console.log(`  api docs  ${control}/docs`);
   if (demo) {
     console.log("  services");
     for (const service of demo.services) console.log(`    ${service.name.padEnd(12)} ${service.version}  ${service.url}`);
   }
   console.log("\ntry:");
   for (const line of tryLines(snapshot, base, configFile === DEFAULT_CONFIG && demo !== undefined)) console.log(`  ${line}`);
+  for (const line of meshctlLines(configFile === DEFAULT_CONFIG)) console.log(`  ${line}`);
   console.log("\nCtrl-C to stop.");
 
   // Miniflare installs its own SIGINT/SIGTERM handlers, which kill workerd and exit at once
@@ -130,8 +184,11 @@ async function main(): Promise<number> {
   });
 }
 
-/** Reads, parses and compiles a config file; prints every issue and returns undefined if it is invalid. */
-async function loadSnapshot(file: string): Promise<Snapshot | undefined> {
+/**
+ * Reads the config and checks it as the control API's apply will (the same reader, merge and
+ * compiler, as the whole config), before anything starts; prints every issue if it is invalid.
+ */
+async function checkConfig(file: string): Promise<{ text: string; snapshot: Snapshot } | undefined> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -139,16 +196,56 @@ async function loadSnapshot(file: string): Promise<Snapshot | undefined> {
     console.error(`cannot read config ${displayPath(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     return undefined;
   }
-  const loaded = parseConfigText(text, displayPath(file));
-  let issues: ConfigIssue[] = loaded.issues;
-  if (issues.length === 0) {
-    const compiled = await compileSnapshot(loaded.resources);
-    if (compiled.ok) return compiled.snapshot;
-    issues = loaded.locate(compiled.issues);
-  }
+  const read = readResourceText(text, displayPath(file));
+  let issues: ConfigIssue[];
+  if (read.ok) {
+    const plan = await planApply(new Map(), read.resources, { prune: true, locate: read.locate });
+    if (plan.ok) return { text, snapshot: plan.snapshot };
+    issues = plan.issues;
+  } else issues = read.issues;
+  printInvalid(file, issues);
+  return undefined;
+}
+
+function printInvalid(file: string, issues: readonly ConfigIssue[]): void {
   console.error(`config ${displayPath(file)} is invalid (${issues.length} issue${issues.length === 1 ? "" : "s"}); nothing was started:`);
   for (const issue of issues) console.error(`  ${formatConfigIssue(issue)}`);
+}
+
+/** Seeds the store the way users change it: `POST /v1/apply?prune=true` as the whole config. */
+async function seedThroughApi(controlUrl: URL, token: string, text: string, source: string): Promise<WriteResult | undefined> {
+  const url = new URL("/v1/apply", controlUrl);
+  url.searchParams.set("prune", "true");
+  url.searchParams.set("source", source);
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/yaml", "x-mesh-author": "npm start" },
+    body: text,
+  });
+  const body: unknown = await response.json().catch(() => undefined);
+  if (response.ok) return body as WriteResult;
+  if (isApiErrorBody(body) && body.error.issues?.length) printInvalid(source, body.error.issues);
+  else console.error(`could not seed the config through the control API: ${response.status} ${isApiErrorBody(body) ? body.error.message : ""}`);
   return undefined;
+}
+
+function meshctlLines(bookinfo: boolean): string[] {
+  const lines = ["npx meshctl status                                    # the version each gateway serves", "npx meshctl get vs"];
+  if (bookinfo) {
+    lines.push(
+      "npx meshctl diff -f examples/canary-90-10.yaml         # what the canary changes",
+      "npx meshctl apply -f examples/canary-90-10.yaml        # reviews: 90% v1, 10% v3, live within ~1 s",
+      "npx meshctl rollback                                  # back to the previous version",
+      "npx meshctl apply -f examples/broken-canary.yaml       # refused: every issue, nothing stored",
+      "npx meshctl explain http://bookinfo.local/reviews/1 -H 'end-user: jason'",
+    );
+  }
+  lines.push("npx meshctl history");
+  return lines;
+}
+
+function origin(url: URL): string {
+  return `${url.protocol}//${url.host}`;
 }
 
 function tryLines(snapshot: Snapshot, base: string, bookinfo: boolean): string[] {
@@ -179,18 +276,18 @@ function selects(selector: Record<string, string>, labels: string): boolean {
   return Object.entries(selector).every(([key, value]) => own.get(key) === value);
 }
 
-function parsePort(value: string | undefined): number | undefined {
-  if (value === undefined || value === "") return DEFAULT_PORT;
+function parsePort(value: string | undefined, fallback: number): number | undefined {
+  if (value === undefined || value === "") return fallback;
   const port = Number(value);
   return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
 }
 
 /** workerd's own message for a taken port is obscure; check first and say what to do. */
-function checkPortFree(host: string, port: number): Promise<string | undefined> {
+function checkPortFree(host: string, port: number, variable: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const probe = net.createServer();
     probe.once("error", (error: NodeJS.ErrnoException) =>
-      resolve(`cannot listen on ${host}:${port}: ${error.code === "EADDRINUSE" ? "the port is in use (set INGRESS_PORT to use another)" : error.message}`),
+      resolve(`cannot listen on ${host}:${port}: ${error.code === "EADDRINUSE" ? `the port is in use (set ${variable} to use another)` : error.message}`),
     );
     probe.listen(port, host, () => probe.close(() => resolve(undefined)));
   });

@@ -10,7 +10,8 @@ import { freePort, startUpstream, type Upstream, type UpstreamEcho } from "../su
 
 /**
  * `npm start` as a user runs it: a child process with its own config file, no demo services,
- * a free INGRESS_PORT and a temporary KV directory, driven over real HTTP.
+ * free INGRESS_PORT and CONTROL_PORT, a temporary store and MESH_HOME (so the developer's own
+ * .mesh/ is never touched), driven over real HTTP.
  */
 
 const READY = /mesh-ingress listening on (http:\/\/\S+)/;
@@ -35,11 +36,11 @@ interface Started {
 }
 
 /** Runs `npm start -- <args>` in its own process group, so the whole tree (npm, tsx, workerd) can be stopped. */
-function npmStart(args: string[], port: number): Started {
+function npmStart(args: string[], port: number, controlPort: number, env: Record<string, string> = {}): Started {
   let output = "";
   const child = spawn("npm", ["start", "--", ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, INGRESS_PORT: String(port), NO_COLOR: "1", WRANGLER_SEND_METRICS: "false" },
+    env: { ...process.env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort), MESH_HOME: path.join(work, "home"), NO_COLOR: "1", WRANGLER_SEND_METRICS: "false", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -133,13 +134,23 @@ describe("npm start", () => {
   it("serves a config file through the gateway until it is stopped", async () => {
     const file = path.join(work, "hello.yaml");
     await writeFile(file, configYaml(upstream.port));
-    const port = await freePort();
-    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "kv")], port);
+    const [port, controlPort] = [await freePort(), await freePort()];
+    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "store")], port, controlPort);
     try {
       const url = await waitForReady(started);
       expect(url).toBe(`http://127.0.0.1:${port}`);
       const version = /version ([0-9a-f]+)/.exec(started.output())?.[1];
       expect(version).toBeDefined();
+      expect(started.output()).toContain(`mesh-control listening on http://127.0.0.1:${controlPort}`);
+
+      // The config went in through the control API: its history starts with the seed.
+      const token = /token\s+(mesh_admin_\S+)/.exec(started.output())?.[1];
+      expect(token).toBeDefined();
+      expect((await readFile(path.join(work, "home", "admin-token"), "utf8")).trim()).toBe(token);
+      const history = await fetch(`http://127.0.0.1:${controlPort}/v1/history`, { headers: { authorization: `Bearer ${token}` } });
+      expect(history.status).toBe(200);
+      expect(history.headers.get("etag")).toBe(`"${version}"`);
+      expect(((await history.json()) as { entries: unknown[] }).entries).toEqual([expect.objectContaining({ seq: 1, version, author: "npm start", action: "apply", source: expect.stringContaining("hello.yaml") })]);
 
       const response = await requestOverHttp(new URL(url), "/greeting?x=1", { host: "hello.e2e.test" });
       expect(response.status).toBe(200);
@@ -153,13 +164,15 @@ describe("npm start", () => {
     } finally {
       await stop(started);
     }
-    // Stopped means stopped: nothing (workerd included) still listens on the gateway's port.
+    // Stopped means stopped: nothing (workerd included) still listens on the gateway's or the control API's port.
     let listening = true;
     for (let tries = 0; tries < 50 && listening; tries++) {
-      listening = await isListening(port);
+      listening = (await isListening(port)) || (await isListening(controlPort));
       if (listening) await sleep(100);
     }
     expect(listening).toBe(false);
+    // And meshctl is no longer pointed at it.
+    await expect(readFile(path.join(work, "home", "endpoints.json"), "utf8")).rejects.toThrow();
   });
 
   it("rejects an invalid config with every issue, exits non-zero and starts nothing", async () => {
@@ -170,8 +183,8 @@ describe("npm start", () => {
         .replace("hosts: [hello.e2e.test]", "hosts: [hello.e2e.test]\n  colour: blue")
         .replace("ports: [{ number: 80, name: http, protocol: HTTP }]", "ports: [{ number: 80, name: http, protocol: TCP }]"),
     );
-    const port = await freePort();
-    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "kv-broken")], port);
+    const [port, controlPort] = [await freePort(), await freePort()];
+    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "store-broken")], port, controlPort);
     try {
       const code = await Promise.race([started.exited, sleep(45_000).then(() => "timeout" as const)]);
       expect(code, started.output()).not.toBe(0);
@@ -183,6 +196,7 @@ describe("npm start", () => {
       expect(output).toMatch(/ServiceEntry e2e\/hello: spec\.ports\[0\]\.protocol: protocol must be one of/);
       expect(output).not.toMatch(READY);
       expect(await isListening(port)).toBe(false);
+      expect(await isListening(controlPort)).toBe(false);
     } finally {
       await stop(started);
     }
