@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { ACCESS_LOG_FIELDS } from "../policies/telemetry/access-log.js";
+import { compileAccessLogFilter } from "../policies/telemetry/access-log-filter.js";
 
 /** The gateway's bindings and settings, parsed once per isolate from `env` (wrangler.toml `[vars]`). */
 
@@ -79,9 +81,19 @@ const ObservabilitySettings = {
   /** Percent of requests that get an access-log line. */
   MESH_ACCESS_LOG_SAMPLING: Percent("MESH_ACCESS_LOG_SAMPLING", 100),
   /** Comma-separated access-log fields to keep (default: all). */
-  MESH_ACCESS_LOG_FIELDS: Text,
+  MESH_ACCESS_LOG_FIELDS: Text.refine(
+    (text) => text === undefined || text.split(",").every((field) => (ACCESS_LOG_FIELDS as readonly string[]).includes(field.trim())),
+    { message: `MESH_ACCESS_LOG_FIELDS: each field must be one of ${ACCESS_LOG_FIELDS.join(", ")}` },
+  ),
   /** Istio Telemetry `accessLogging` filter: a CEL expression, e.g. `response.code >= 400`. */
-  MESH_ACCESS_LOG_FILTER: Text,
+  MESH_ACCESS_LOG_FILTER: Text.superRefine((text, ctx) => {
+    if (text === undefined) return;
+    try {
+      compileAccessLogFilter(text);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `MESH_ACCESS_LOG_FILTER: ${(error as Error).message}` });
+    }
+  }),
 };
 
 export const GatewaySettings = z.object({

@@ -1,5 +1,8 @@
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "../context.js";
+import { redactPathAndQuery } from "../../policies/telemetry/redact.js";
+import { accessLogPolicy } from "../telemetry/access-log-policy.js";
+import { destinationFacts } from "../telemetry/request-facts.js";
 
 /**
  * The outermost stage: once the response is known, one JSON line with Envoy's default access
@@ -21,11 +24,18 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       c.res.headers.set("x-mesh-attempts", String(stream.attempts));
     }
     if (settings.MESH_ACCESS_LOG === "off") return;
+    // Istio Telemetry's filter, sampling and field selection (MESH_ACCESS_LOG_FILTER/_SAMPLING/_FIELDS).
+    const policy = accessLogPolicy(settings);
+    const emit = (entry: Record<string, unknown>) => {
+      const kept = policy.apply(entry, c.var.random);
+      if (kept) write(kept);
+    };
     const url = new URL(c.req.url);
+    const destination = destinationFacts(c);
     const line = (bytesSent: number) => ({
       start_time: new Date(stream.startMs).toISOString(),
       method: c.req.method,
-      path: url.pathname + url.search,
+      path: redactPathAndQuery(url.pathname + url.search),
       protocol: "HTTP/1.1",
       response_code: c.res.status,
       response_flags: flags,
@@ -40,15 +50,24 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       authority: c.req.header("host") ?? url.host,
       upstream_host: stream.upstreamHost ?? null,
       upstream_cluster: stream.cluster ?? null,
+      downstream_remote_address: c.req.header("cf-connecting-ip") ?? null,
       route_name: stream.routeName ?? null,
       attempts: stream.attempts,
       trace_id: stream.traceId,
       config_version: stream.configVersion ?? null,
+      span_id: stream.spanId,
+      destination_service: destination?.host ?? null,
+      destination_subset: destination?.subset ?? null,
+      peer_principal: stream.peerPrincipal ?? null,
+      request_principal: stream.requestPrincipal ?? null,
+      peer_authentication: stream.peerAuthentication ?? null,
+      authz_decision: stream.authzDecision ?? null,
+      authz_policy: stream.authzPolicy ?? null,
     });
     const declared = c.res.headers.get("content-length");
     const body = c.res.body;
     if (declared !== null || body === null) {
-      write(line(Number(declared ?? 0)));
+      emit(line(Number(declared ?? 0)));
       return;
     }
     let bytes = 0;
@@ -63,6 +82,6 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
     });
     c.res = new Response(body.pipeThrough(counter), c.res);
     // A client that goes away mid-body never flushes: log what was sent by then, once.
-    c.executionCtx.waitUntil(Promise.race([done, new Promise((resolve) => setTimeout(resolve, 30_000))]).then(() => write(line(bytes))));
+    c.executionCtx.waitUntil(Promise.race([done, new Promise((resolve) => setTimeout(resolve, 30_000))]).then(() => emit(line(bytes))));
   };
 }
