@@ -200,7 +200,10 @@ async function checkConfig(file: string): Promise<{ text: string; snapshot: Snap
   let issues: ConfigIssue[];
   if (read.ok) {
     const plan = await planApply(new Map(), read.resources, { prune: true, locate: read.locate });
-    if (plan.ok) return { text, snapshot: plan.snapshot };
+    if (plan.ok) {
+      for (const warning of plan.warnings) console.warn(`warning: ${formatConfigIssue(warning)}`);
+      return { text, snapshot: plan.snapshot };
+    }
     issues = plan.issues;
   } else issues = read.issues;
   printInvalid(file, issues);

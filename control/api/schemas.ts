@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Explanation, ExplainRequestInput } from "../../policies/explain/schema.js";
 import { DestinationRuleResource, GatewayResource, ServiceEntryResource, VirtualServiceResource } from "../../policies/resources/resource.js";
+import type { ConfigErrorCode } from "../../policies/errors.js";
 import { Snapshot } from "../../policies/snapshot/schema.js";
 import { API_ERROR_STATUS } from "../errors.js";
 
@@ -15,7 +16,10 @@ export const ResourceRef = z.object({ kind: z.string(), namespace: z.string(), n
 
 export const ConfigIssue = z
   .object({
-    code: z.enum(["ERR_CONFIG_PARSE", "ERR_CONFIG_SCHEMA", "ERR_CONFIG_UNSUPPORTED_FIELD", "ERR_CONFIG_UNKNOWN_KIND", "ERR_CONFIG_DUPLICATE", "ERR_CONFIG_REFERENCE", "ERR_CONFIG_CONFLICT", "ERR_CONFIG_WEIGHTS"]),
+    // Typed as policies/errors.ts's codes; described as a string so new codes need no schema change.
+    code: z
+      .string()
+      .describe("ERR_CONFIG_PARSE, ERR_CONFIG_SCHEMA, ERR_CONFIG_UNSUPPORTED_FIELD, ERR_CONFIG_UNKNOWN_KIND, ERR_CONFIG_DUPLICATE, ERR_CONFIG_REFERENCE, ERR_CONFIG_CONFLICT, ERR_CONFIG_WEIGHTS; WARN_* for warnings") as unknown as z.ZodType<ConfigErrorCode>,
     resource: ResourceRef.optional(),
     path: z.string().describe("dotted field path inside the resource, e.g. spec.http[0].route[1].weight"),
     message: z.string(),
@@ -65,6 +69,7 @@ export const WriteResult = z
     dryRun: z.boolean(),
     resources: ChangeSummary,
     changes: z.array(ResourceChange),
+    warnings: z.array(ConfigIssue).describe("accepted but flagged, e.g. a VirtualService no gateway serves"),
     historySeq: z.number().nullable(),
   })
   .meta({ id: "WriteResult" });

@@ -229,7 +229,7 @@ export class ConfigStoreCore {
       const changes = diffSets(this.resources, target);
       const of = (kind: string) => changes.filter((change) => change.change === kind).map((change) => change.resource);
       return this.commit(
-        { ok: true, version, snapshot: published, resources: new Map(target), summary: { created: of("created"), changed: of("changed"), unchanged: [], deleted: of("deleted") }, changes },
+        { ok: true, version, snapshot: published, resources: new Map(target), summary: { created: of("created"), changed: of("changed"), unchanged: [], deleted: of("deleted") }, changes, warnings: [] },
         { action: "rollback", author: context.author, rollbackTo: version },
       );
     });
@@ -250,9 +250,9 @@ export class ConfigStoreCore {
     const previous = this.state.version;
     const plan = await planApply(current, read.resources, { prune: input.prune === true, locate: read.locate });
     if (!plan.ok) return this.fail("invalid_config", `the config after this change would be invalid (${plural(plan.issues.length, "issue")}); nothing was ${input.dryRun ? "changed" : "stored"}`, { issues: plan.issues });
-    if (plan.version === previous) return this.ok(unchangedResult(previous, plan.summary.unchanged, input.dryRun === true));
+    if (plan.version === previous) return this.ok({ ...unchangedResult(previous, plan.summary.unchanged, input.dryRun === true), warnings: plan.warnings });
     if (input.dryRun) {
-      return this.ok({ version: plan.version, previousVersion: previous, changed: true, dryRun: true, resources: plan.summary, changes: plan.changes, historySeq: null });
+      return this.ok({ version: plan.version, previousVersion: previous, changed: true, dryRun: true, resources: plan.summary, changes: plan.changes, warnings: plan.warnings, historySeq: null });
     }
     return this.commit(plan, { action: "apply", author: input.author, ...(input.source !== undefined ? { source: input.source } : {}) });
   }
@@ -328,7 +328,7 @@ export class ConfigStoreCore {
       .then((entries) => this.kvPut(KV_HISTORY_KEY, JSON.stringify({ version, entries })))
       .catch((error: unknown) => this.log({ event: "history_mirror_failed", version, message: (error as Error).message }));
 
-    return this.ok({ version, previousVersion: previous, changed: true, dryRun: false, resources: plan.summary, changes: plan.changes, historySeq: seq });
+    return this.ok({ version, previousVersion: previous, changed: true, dryRun: false, resources: plan.summary, changes: plan.changes, warnings: plan.warnings, historySeq: seq });
   }
 
   /** `If-Match` is checked inside the write's turn, against the version at that moment. */
@@ -424,7 +424,7 @@ export class ConfigStoreCore {
 }
 
 function unchangedResult(version: string, unchanged: ResourceRef[], dryRun = false): WriteResult {
-  return { version, previousVersion: version, changed: false, dryRun, resources: { created: [], changed: [], unchanged, deleted: [] }, changes: [], historySeq: null };
+  return { version, previousVersion: version, changed: false, dryRun, resources: { created: [], changed: [], unchanged, deleted: [] }, changes: [], warnings: [], historySeq: null };
 }
 
 function summarize(action: HistoryEntry["action"], summary: { created: ResourceRef[]; changed: ResourceRef[]; deleted: ResourceRef[] }, rollbackTo?: string): string {

@@ -28,10 +28,12 @@ export type Plan =
       resources: Map<string, StoredResource>;
       summary: ChangeSummary;
       changes: ResourceChange[];
+      /** What the compiler accepts but flags, e.g. a VirtualService no gateway serves. */
+      warnings: ConfigIssue[];
     }
   | { ok: false; issues: ConfigIssue[] };
 
-export type CompileSetResult = { ok: true; snapshot: SealedSnapshot } | { ok: false; issues: ConfigIssue[] };
+export type CompileSetResult = { ok: true; snapshot: SealedSnapshot; warnings: ConfigIssue[] } | { ok: false; issues: ConfigIssue[] };
 
 /** Compiles a whole set and seals its version (version.ts). */
 export async function compileSet(set: ResourceSet, locate: (issues: readonly ConfigIssue[]) => ConfigIssue[] = (issues) => [...issues]): Promise<CompileSetResult> {
@@ -45,7 +47,7 @@ export async function compileSet(set: ResourceSet, locate: (issues: readonly Con
   if (issues.length > 0) return { ok: false, issues: locate(issues) };
   const compiled = await compileSnapshot(typed);
   if (!compiled.ok) return { ok: false, issues: locate(compiled.issues) };
-  return { ok: true, snapshot: await sealSnapshot(compiled.snapshot, await digestResourceSet(set.values())) };
+  return { ok: true, snapshot: await sealSnapshot(compiled.snapshot, await digestResourceSet(set.values())), warnings: locate(compiled.warnings) };
 }
 
 export interface ApplyOptions {
@@ -88,5 +90,5 @@ export async function planReplace(current: ResourceSet, target: readonly StoredR
 async function finish(current: ResourceSet, next: Map<string, StoredResource>, summary: ChangeSummary, locate?: ApplyOptions["locate"]): Promise<Plan> {
   const compiled = await compileSet(next, locate);
   if (!compiled.ok) return compiled;
-  return { ok: true, version: compiled.snapshot.version, snapshot: compiled.snapshot, resources: next, summary, changes: diffSets(current, next) };
+  return { ok: true, version: compiled.snapshot.version, snapshot: compiled.snapshot, resources: next, summary, changes: diffSets(current, next), warnings: compiled.warnings };
 }

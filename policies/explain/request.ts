@@ -4,8 +4,9 @@ import { normaliseRequestHost } from "../snapshot/hosts.js";
 /**
  * Builds the RequestView the gateway would see for a described request, the way its
  * request-view stage does: the Host header (or the URL's host) lowercased, the path as the URL
- * parser normalises it (dot segments removed, percent-encoding kept), the scheme from
- * `x-forwarded-proto` or the URL, the port from the authority or the scheme's default.
+ * parser normalises it (dot segments removed, percent-encoding kept), the scheme the client used
+ * (the URL's; a client-sent `x-forwarded-proto` is not trusted at the edge), the port from the
+ * authority or the scheme's default.
  */
 
 export interface DescribedRequest {
@@ -34,7 +35,7 @@ export function buildRequestView(request: DescribedRequest): BuildRequestResult 
   if (url.protocol !== "http:" && url.protocol !== "https:") return { ok: false, message: `url scheme must be http or https (got '${url.protocol.slice(0, -1)}')` };
   const authority = (headers.get("host") ?? url.host).toLowerCase();
   if (authority === "") return { ok: false, message: "the request has no host" };
-  const scheme = (headers.get("x-forwarded-proto") ?? url.protocol.slice(0, -1)).toLowerCase();
+  const scheme = url.protocol.slice(0, -1).toLowerCase();
   const portText = /:(\d+)$/.exec(authority)?.[1];
   const port = portText !== undefined ? Number(portText) : scheme === "https" ? 443 : 80;
   const query = url.searchParams;

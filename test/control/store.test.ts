@@ -114,6 +114,24 @@ describe("apply", () => {
     expect(empty).toMatchObject({ status: 400, body: { error: { code: "bad_request" } } });
   });
 
+  it("passes the compiler's warnings on, located in the file, and still applies", async () => {
+    const { core } = store();
+    ok(await core.apply({ text: bookinfo, ...admin }));
+    const unserved = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: internal-only, namespace: bookinfo }
+spec:
+  hosts: [ratings.bookinfo.local]
+  http: [{ route: [{ destination: { host: ratings.bookinfo.local } }] }]
+`;
+    const dry = ok(await core.validate({ text: unserved, source: "internal.yaml" }));
+    expect(dry.warnings).toEqual([expect.objectContaining({ code: "WARN_CONFIG_NOT_SERVED", path: "spec.gateways", source: expect.objectContaining({ file: "internal.yaml", line: 2 }) })]);
+    const applied = ok(await core.apply({ text: unserved, source: "internal.yaml", ...admin }));
+    expect(applied.changed).toBe(true);
+    expect(applied.warnings).toHaveLength(1);
+  });
+
   it("with prune, makes the set exactly the body", async () => {
     const { core } = store();
     ok(await core.apply({ text: bookinfo, ...admin }));

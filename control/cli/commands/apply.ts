@@ -18,6 +18,7 @@ export async function apply(context: CommandContext): Promise<number> {
     locate: bundle.locate,
     ...(ifMatch !== undefined ? { ifMatch } : {}),
   });
-  printWriteResult(context.out, context.output, answer.body, dryRun ? "would apply (dry run, nothing stored)" : "applied");
+  const result = { ...answer.body, warnings: answer.body.warnings.map(bundle.locate) };
+  printWriteResult(context.out, context.err, context.output, result, dryRun ? "would apply (dry run, nothing stored)" : "applied");
   return 0;
 }

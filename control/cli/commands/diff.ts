@@ -5,7 +5,7 @@ import { flagArg, listArg, stringArg } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { bundleSources, readSources } from "../files.js";
 import { asJson, asYaml } from "../format.js";
-import { printChanges } from "./write-result.js";
+import { printChanges, printWarnings } from "./write-result.js";
 
 /**
  * `meshctl diff -f FILE [--prune] [--exit-code]`: what apply would change, field by field
@@ -36,6 +36,7 @@ export async function diff(context: CommandContext): Promise<number> {
       locate: bundle.locate,
     });
     changes = answer.body.changes;
+    if (context.output === "text") printWarnings(context.err, answer.body.warnings.map(bundle.locate));
     const counts = answer.body.resources;
     heading = answer.body.changed
       ? `apply would move version ${answer.body.previousVersion ?? "(none)"} → ${answer.body.version} (created ${counts.created.length}, changed ${counts.changed.length}, deleted ${counts.deleted.length}, unchanged ${counts.unchanged.length})`

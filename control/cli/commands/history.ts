@@ -45,6 +45,6 @@ export async function rollback(context: CommandContext): Promise<number> {
     ifMatch ??= latest.version;
   }
   const answer = await client.call<WriteResult>("POST", "/v1/rollback", { body: JSON.stringify({ version: target }), ...(ifMatch !== undefined ? { ifMatch } : {}) });
-  printWriteResult(context.out, context.output, answer.body, "rolled back");
+  printWriteResult(context.out, context.err, context.output, answer.body, "rolled back");
   return EXIT.ok;
 }

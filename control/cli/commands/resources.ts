@@ -48,7 +48,7 @@ export async function remove(context: CommandContext): Promise<number> {
   const item = await findOne(client, kind, name, stringArg(context.args, "namespace"));
   const ifMatch = stringArg(context.args, "if-match");
   const answer = await client.call<WriteResult>("DELETE", `/v1/resources/${kind}/${encodeURIComponent(item.metadata.namespace)}/${encodeURIComponent(name)}`, ifMatch !== undefined ? { ifMatch } : {});
-  printWriteResult(context.out, context.output, answer.body, "deleted");
+  printWriteResult(context.out, context.err, context.output, answer.body, "deleted");
   return 0;
 }
 

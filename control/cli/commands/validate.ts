@@ -8,6 +8,7 @@ import { flagArg, listArg } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { bundleSources, readSources, type Bundle } from "../files.js";
 import { asJson, asYaml } from "../format.js";
+import { printWarnings } from "./write-result.js";
 
 /**
  * `meshctl validate -f FILE [--base FILE|DIR ...] [--prune] [--remote]`: the control plane's own
@@ -27,7 +28,7 @@ export async function validate(context: CommandContext): Promise<number> {
       contentType: "application/yaml",
       locate: bundle.locate,
     });
-    return report(context, answer.body, "on the server's current config");
+    return report(context, { ...answer.body, warnings: answer.body.warnings.map(bundle.locate) }, "on the server's current config");
   }
 
   const baseFiles = listArg(args, "base");
@@ -39,7 +40,7 @@ export async function validate(context: CommandContext): Promise<number> {
   const incoming = read(bundle, "config");
   const plan = await planApply(base, incoming.resources, { prune: flagArg(args, "prune"), locate: incoming.locate });
   if (!plan.ok) throw invalid(plan.issues.map(bundle.locate), "config");
-  const result: WriteResult = { version: plan.version, previousVersion: null, changed: true, dryRun: true, resources: plan.summary, changes: plan.changes, historySeq: null };
+  const result: WriteResult = { version: plan.version, previousVersion: null, changed: true, dryRun: true, resources: plan.summary, changes: plan.changes, warnings: plan.warnings.map(bundle.locate), historySeq: null };
   return report(context, result, baseFiles.length ? `on top of ${baseFiles.join(", ")}` : "as a whole config");
 }
 
@@ -58,6 +59,7 @@ function report(context: CommandContext, result: WriteResult, where: string): nu
   if (context.output === "json") context.out(asJson(result));
   else if (context.output === "yaml") context.out(asYaml(result));
   else {
+    printWarnings(context.err, result.warnings);
     const count = result.resources.created.length + result.resources.changed.length + result.resources.unchanged.length;
     context.out(`valid ${where}: ${count} resource${count === 1 ? "" : "s"} checked; the config would be version ${result.version}`);
   }

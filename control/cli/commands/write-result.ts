@@ -1,12 +1,13 @@
 import type { WriteResult } from "../../api/schemas.js";
 import type { ResourceChange } from "../../store/diff.js";
-import { formatResourceRef } from "../../../policies/errors.js";
+import { formatConfigIssue, formatResourceRef, type ConfigIssue } from "../../../policies/errors.js";
 import { asJson, asYaml, value, type OutputFormat } from "../format.js";
 
-/** How apply, delete and rollback report what they did. */
-export function printWriteResult(out: (text: string) => void, format: OutputFormat, result: WriteResult, verb: string): void {
+/** How apply, delete and rollback report what they did (warnings go to `err`). */
+export function printWriteResult(out: (text: string) => void, err: (text: string) => void, format: OutputFormat, result: WriteResult, verb: string): void {
   if (format === "json") return out(asJson(result));
   if (format === "yaml") return out(asYaml(result));
+  printWarnings(err, result.warnings);
   if (!result.changed) {
     out(`unchanged: the config is already at version ${result.version}${result.resources.unchanged.length ? ` (${result.resources.unchanged.length} resource${result.resources.unchanged.length === 1 ? "" : "s"} as sent)` : ""}`);
     return;
@@ -32,4 +33,8 @@ export function printChanges(out: (text: string) => void, changes: readonly Reso
       else out(`    ${field.path}: ${value(field.from)} → ${value(field.to)}`);
     }
   }
+}
+
+export function printWarnings(err: (text: string) => void, warnings: readonly ConfigIssue[]): void {
+  for (const warning of warnings) err(`warning: ${formatConfigIssue(warning)}`);
 }

@@ -221,6 +221,9 @@ describe("firstFailedCondition", () => {
     { match: "{ port: 8080 }", url: "/", fails: "port" },
     { match: "{ authority: { prefix: reviews } }", url: "/" },
     { match: "{ scheme: { exact: https } }", url: "/", fails: "scheme" },
+    // The scheme is the one the client used: a client-sent x-forwarded-proto is not trusted.
+    { match: "{ scheme: { exact: https } }", url: "/", headers: { "x-forwarded-proto": "https" }, fails: "scheme" },
+    { match: "{ scheme: { exact: https } }", url: "https://reviews.example.com/" },
     { match: "{ gateways: [edge/public] }", url: "/" },
     { match: "{ uri: { prefix: /a }, method: { exact: PUT } }", url: "/b", method: "GET", fails: "uri" },
   ];
