@@ -64,13 +64,13 @@ describe("a gateway following the control API", () => {
     expect(applyB.status, applyB.text).toBe(200);
     const appliedAt = performance.now();
     const versionB: string = applyB.body.version;
-    await sleep(TTL_MS * 4);
+    await sleep(TTL_MS * 5);
 
     const rollback = await mesh.api("POST", "/v1/rollback", { body: JSON.stringify({ version: versionA }), headers: { "if-match": `"${versionB}"` } });
     expect(rollback.status, rollback.text).toBe(200);
     expect(rollback.body.version).toBe(versionA);
     const rolledBackAt = performance.now();
-    await sleep(TTL_MS * 4);
+    await sleep(TTL_MS * 5);
     stop = true;
     await traffic;
 
@@ -79,8 +79,8 @@ describe("a gateway following the control API", () => {
     // Never mixed: the route's header and the upstream always come from the same version.
     expect(samples.every((sample) => (sample.label === "a" && sample.upstream === "blue") || (sample.label === "b" && sample.upstream === "green"))).toBe(true);
 
-    // Before the apply: A only. Within a TTL (plus slack) of each write, the new version only.
-    const slack = TTL_MS + 250;
+    // Before the apply: A only. From a TTL (plus slack for a loaded machine) after each write, the new version only.
+    const slack = TTL_MS + 500;
     expect(samples.filter((sample) => sample.startedAt < appliedAt - 50).every((sample) => sample.label === "a")).toBe(true);
     const afterApply = samples.filter((sample) => sample.startedAt > appliedAt + slack && sample.startedAt < rolledBackAt - 50);
     expect(afterApply.length).toBeGreaterThan(0);
