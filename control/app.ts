@@ -2,7 +2,7 @@ import { Hono, type Context } from "hono";
 import { openApiDocument } from "./api/openapi.js";
 import { referencePage } from "./api/reference.js";
 import { honoPath, ROUTES, type RouteSpec } from "./api/routes.js";
-import { ExplainRequest, RollbackRequest } from "./api/schemas.js";
+import { ExplainRequest, ResourcePath, RollbackRequest } from "./api/schemas.js";
 import { CONFIG_STORE_NAME, parseControlSettings, type ControlBindings } from "./env.js";
 import { ApiError, apiError, type ApiErrorCode } from "./errors.js";
 import { bearerAuth, requireRole } from "./http/auth.js";
@@ -135,8 +135,9 @@ function respond(c: Context<ControlEnv>, answer: StoreAnswer<unknown>): Response
 }
 
 function resourcePath(c: Context<ControlEnv>) {
-  const { kind, namespace, name } = c.req.param() as { kind: string; namespace: string; name: string };
-  return { kind, namespace, name };
+  const parsed = ResourcePath.safeParse(c.req.param());
+  if (!parsed.success) throw ApiError.of("bad_request", `invalid resource path: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
+  return parsed.data;
 }
 
 /** `X-Mesh-Author` as given (printable, at most 100 characters), else the token's role. */

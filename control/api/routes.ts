@@ -94,7 +94,7 @@ export const ROUTES = {
     access: "read",
     params: ResourcePath,
     ok: { description: "the resource", schema: IstioResource },
-    errors: [404],
+    errors: [400, 404],
   },
   deleteResource: {
     method: "delete",
@@ -106,7 +106,7 @@ export const ROUTES = {
     params: ResourcePath,
     ifMatch: true,
     ok: { description: "the new version", schema: WriteResult },
-    errors: [403, 404, 409, 412, 503],
+    errors: [400, 403, 404, 409, 412, 503],
   },
   snapshot: {
     method: "get",

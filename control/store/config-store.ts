@@ -243,13 +243,13 @@ export class ConfigStoreCore {
       if (stale) return stale;
     }
     const read = readResourceText(input.text, input.source);
-    if (!read.ok) return this.fail("invalid_config", `${plural(read.issues.length, "issue")} in the resources sent; nothing was ${input.dryRun ? "checked further" : "stored"}`, { issues: read.issues });
+    if (!read.ok) return this.fail("invalid_config", `${plural(read.issues.length, "issue")} in the resources sent${input.dryRun ? "" : "; nothing was stored"}`, { issues: read.issues });
     if (read.resources.length === 0) return this.fail("bad_request", "the body holds no resources");
     // Both read before any await: a dry run does not hold the write turn, and must compare with the set it planned on.
     const current = this.resources;
     const previous = this.state.version;
     const plan = await planApply(current, read.resources, { prune: input.prune === true, locate: read.locate });
-    if (!plan.ok) return this.fail("invalid_config", `the config after this change would be invalid (${plural(plan.issues.length, "issue")}); nothing was ${input.dryRun ? "changed" : "stored"}`, { issues: plan.issues });
+    if (!plan.ok) return this.fail("invalid_config", `the config after this change would be invalid (${plural(plan.issues.length, "issue")})${input.dryRun ? "" : "; nothing was stored"}`, { issues: plan.issues });
     if (plan.version === previous) return this.ok({ ...unchangedResult(previous, plan.summary.unchanged, input.dryRun === true), warnings: plan.warnings });
     if (input.dryRun) {
       return this.ok({ version: plan.version, previousVersion: previous, changed: true, dryRun: true, resources: plan.summary, changes: plan.changes, warnings: plan.warnings, historySeq: null });
