@@ -11,6 +11,7 @@ import { fault } from "./stages/fault.js";
 import { headerMutation } from "./stages/header-mutation.js";
 import { loadConfig } from "./stages/load-config.js";
 import { meshEndpoints } from "./stages/mesh-endpoints.js";
+import { metrics } from "./stages/metrics.js";
 import { mirror } from "./stages/mirror.js";
 import { requestBody } from "./stages/request-body.js";
 import { requestId } from "./stages/request-id.js";
@@ -19,7 +20,9 @@ import { rewrite } from "./stages/rewrite.js";
 import { route } from "./stages/route.js";
 import { streamStart } from "./stages/stream-start.js";
 import { traceContext } from "./stages/trace-context.js";
+import { tracing } from "./stages/tracing.js";
 import { upstream } from "./stages/upstream.js";
+import { createGatewayTelemetry } from "./telemetry/gateway-telemetry.js";
 
 /**
  * The ingress gateway: Envoy's HTTP filter chain as Hono middleware, in order. Each stage owns
@@ -42,11 +45,15 @@ export function createGatewayApp(dependencies: GatewayDependencies) {
   const now = dependencies.now ?? Date.now;
   const sleep = dependencies.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const log = dependencies.log ?? ((line: Record<string, unknown>) => console.log(JSON.stringify(line)));
+  const telemetry = createGatewayTelemetry({ settings, fetcher, now, log });
   const source = new SnapshotSource({ ttlMs: settings.MESH_CONFIG_TTL_MS, labels: settings.MESH_GATEWAY_LABELS, log });
 
   const app = new Hono<GatewayEnv>();
   app.onError(renderGatewayError(log));
   app.use(streamStart({ settings, random, now }));
+  // Outside the access log, so spans and metrics see the final status of every request.
+  app.use(tracing(telemetry, now));
+  app.use(metrics(telemetry, now));
   app.use(accessLog(log, now));
   app.use(requestId());
   app.use(traceContext());

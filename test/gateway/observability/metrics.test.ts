@@ -3,7 +3,6 @@ import { ISTIO_DEFAULT_BUCKETS } from "../../../policies/telemetry/istio-metrics
 import { startTestGateway, type TestGateway } from "../../support/gateway-fixture.js";
 import { startUpstream, type Upstream } from "../../support/upstream.js";
 import { gatewayYaml, serviceYaml, virtualServiceYaml } from "../mesh-config.js";
-import { telemetryWired } from "./wiring.js";
 import { only, parseExposition, total, type Family } from "../../policies/telemetry/prometheus-parser.js";
 
 /**
@@ -19,7 +18,6 @@ let flaky: Upstream;
 let gateway: TestGateway;
 
 beforeAll(async () => {
-  if (!telemetryWired) return;
   [app, flaky] = await Promise.all([startUpstream({ name: "app", version: "v1" }), startUpstream({ name: "flaky", version: "v2" })]);
   gateway = await startTestGateway(
     gatewayYaml() +
@@ -65,7 +63,7 @@ async function scrapeUntil(ready: (metrics: Map<string, Family>) => boolean): Pr
 
 const source = { reporter: "source" };
 
-describe.skipIf(!telemetryWired)("Istio standard metrics at /__mesh/metrics", () => {
+describe("Istio standard metrics at /__mesh/metrics", () => {
   it("counts a routed request with Istio's labels and sizes, once per reporter", async () => {
     const body = JSON.stringify({ item: "book", quantity: 2 });
     const response = await gateway.fetch("/orders", { method: "POST", host: "shop.test", body, headers: { "content-type": "application/json" } });
@@ -165,7 +163,7 @@ describe.skipIf(!telemetryWired)("Istio standard metrics at /__mesh/metrics", ()
   });
 });
 
-describe.skipIf(!telemetryWired)("metrics token", () => {
+describe("metrics token", () => {
   it("refuses a scrape without the bearer token when MESH_METRICS_TOKEN is set", async () => {
     const guarded = await startTestGateway(gatewayYaml(), { bindings: { MESH_METRICS_TOKEN: "s3cret-scrape-token" } });
     try {

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "../../support/gateway-fixture.js";
 import { startUpstream, type Upstream } from "../../support/upstream.js";
 import { gatewayYaml, serviceYaml, virtualServiceYaml } from "../mesh-config.js";
-import { telemetryWired } from "./wiring.js";
 import { startOtlpReceiver, type OtlpReceiver } from "./otlp-receiver.js";
 
 /**
@@ -21,7 +20,6 @@ let flaky: Upstream;
 let gateway: TestGateway;
 
 beforeAll(async () => {
-  if (!telemetryWired) return;
   [receiver, flaky] = await Promise.all([startOtlpReceiver(), startUpstream({ name: "flaky" })]);
   gateway = await startTestGateway(
     gatewayYaml() +
@@ -43,7 +41,7 @@ afterAll(async () => {
   await Promise.all([flaky?.close(), receiver?.close()]);
 });
 
-describe.skipIf(!telemetryWired)("tracing", () => {
+describe("tracing", () => {
   it("exports a server span under the caller's span and one client span per attempt", async () => {
     flaky.reset();
     flaky.failTimes(1, 503);
