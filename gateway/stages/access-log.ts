@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "../context.js";
+import { whenResponseSent } from "../telemetry/response-size.js";
 import { redactPathAndQuery } from "../../policies/telemetry/redact.js";
 import { accessLogPolicy } from "../telemetry/access-log-policy.js";
 import { destinationFacts } from "../telemetry/request-facts.js";
@@ -64,24 +65,6 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       authz_decision: stream.authzDecision ?? null,
       authz_policy: stream.authzPolicy ?? null,
     });
-    const declared = c.res.headers.get("content-length");
-    const body = c.res.body;
-    if (declared !== null || body === null) {
-      emit(line(Number(declared ?? 0)));
-      return;
-    }
-    let bytes = 0;
-    let finished!: () => void;
-    const done = new Promise<void>((resolve) => (finished = resolve));
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        bytes += chunk.byteLength;
-        controller.enqueue(chunk);
-      },
-      flush: () => finished(),
-    });
-    c.res = new Response(body.pipeThrough(counter), c.res);
-    // A client that goes away mid-body never flushes: log what was sent by then, once.
-    c.executionCtx.waitUntil(Promise.race([done, new Promise((resolve) => setTimeout(resolve, 30_000))]).then(() => emit(line(bytes))));
+    whenResponseSent(c, now, (bytes) => emit(line(bytes)));
   };
 }
