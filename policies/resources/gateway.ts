@@ -26,13 +26,50 @@ export const GatewayHost = z.string().transform((value, ctx) => {
   return { namespace, host: host.data };
 });
 
+/**
+ * Istio's ServerTLSSettings. TLS itself is terminated in front of the worker (by the platform or
+ * a front proxy), so what the gateway enforces is the client side: `MUTUAL` (and its alias
+ * `ISTIO_MUTUAL`: certificates are always checked against the mesh's trust bundles) requires a
+ * verified client X.509-SVID for the server's hosts, `OPTIONAL_MUTUAL` uses one when present,
+ * `SIMPLE` asks for none. `subjectAltNames` restricts which client SANs are accepted.
+ * `credentialName` names the front's server certificate and is recorded only.
+ */
+export const ServerTLSSettings = istioObject(
+  {
+    mode: z
+      .enum(["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL", "ISTIO_MUTUAL", "PASSTHROUGH", "AUTO_PASSTHROUGH"], {
+        error: () => "tls.mode must be one of SIMPLE, MUTUAL, OPTIONAL_MUTUAL, ISTIO_MUTUAL",
+      })
+      .refine((mode) => mode !== "PASSTHROUGH" && mode !== "AUTO_PASSTHROUGH", "tls.mode PASSTHROUGH/AUTO_PASSTHROUGH cannot be served by a worker (it only sees HTTP)")
+      .default("SIMPLE"),
+    credentialName: z.string().min(1).optional(),
+    subjectAltNames: z.array(z.string().min(1)).min(1).optional(),
+  },
+  [
+    "httpsRedirect",
+    "serverCertificate",
+    "privateKey",
+    "caCertificates",
+    "caCrl",
+    "credentialNames",
+    "tlsCertificates",
+    "verifyCertificateSpki",
+    "verifyCertificateHash",
+    "minProtocolVersion",
+    "maxProtocolVersion",
+    "cipherSuites",
+  ],
+);
+export type ServerTLSSettings = z.infer<typeof ServerTLSSettings>;
+
 export const GatewayServer = istioObject(
   {
     port: GatewayPort,
     hosts: z.array(GatewayHost).min(1, "a server needs at least one host"),
     name: z.string().optional(),
+    tls: ServerTLSSettings.optional(),
   },
-  ["tls", "bind", "defaultEndpoint"],
+  ["bind", "defaultEndpoint"],
 );
 
 export const GatewaySpec = istioObject({

@@ -2,8 +2,12 @@ import { z } from "zod";
 import type { ConfigIssue, ResourceRef } from "../errors.js";
 import { formatFieldPath } from "../errors.js";
 import { istioObject, Metadata, UNSUPPORTED_FIELD_PREFIX } from "./common.js";
+import { AuthorizationPolicySpec } from "./authorization-policy.js";
 import { DestinationRuleSpec } from "./destination-rule.js";
 import { GatewaySpec } from "./gateway.js";
+import { MeshConfigSpec } from "./mesh-config.js";
+import { PeerAuthenticationSpec } from "./peer-authentication.js";
+import { RequestAuthenticationSpec } from "./request-authentication.js";
 import { ServiceEntrySpec } from "./service-entry.js";
 import { VirtualServiceSpec } from "./virtual-service.js";
 
@@ -26,11 +30,41 @@ export const VirtualServiceResource = networking("VirtualService", VirtualServic
 export const DestinationRuleResource = networking("DestinationRule", DestinationRuleSpec);
 export const ServiceEntryResource = networking("ServiceEntry", ServiceEntrySpec);
 
+export const SECURITY_API_VERSIONS = ["security.istio.io/v1", "security.istio.io/v1beta1"];
+export const MESH_API_VERSIONS = ["mesh.istio.io/v1alpha1"];
+
+const versioned = <Kind extends string, Spec extends z.ZodType>(versions: string[], kind: Kind, spec: Spec) =>
+  istioObject({
+    apiVersion: z.enum(versions as [string, ...string[]], {
+      error: () => `apiVersion for ${kind} must be one of ${versions.join(", ")}`,
+    }),
+    kind: z.literal(kind),
+    metadata: Metadata,
+    spec: spec,
+  }, ["status"]);
+
+export const AuthorizationPolicyResource = versioned(SECURITY_API_VERSIONS, "AuthorizationPolicy", AuthorizationPolicySpec);
+export const RequestAuthenticationResource = versioned(SECURITY_API_VERSIONS, "RequestAuthentication", RequestAuthenticationSpec);
+export const PeerAuthenticationResource = versioned(SECURITY_API_VERSIONS, "PeerAuthentication", PeerAuthenticationSpec);
+export const MeshConfigResource = versioned(MESH_API_VERSIONS, "MeshConfig", MeshConfigSpec);
+
 export type GatewayResource = z.infer<typeof GatewayResource>;
 export type VirtualServiceResource = z.infer<typeof VirtualServiceResource>;
 export type DestinationRuleResource = z.infer<typeof DestinationRuleResource>;
 export type ServiceEntryResource = z.infer<typeof ServiceEntryResource>;
-export type MeshResource = GatewayResource | VirtualServiceResource | DestinationRuleResource | ServiceEntryResource;
+export type AuthorizationPolicyResource = z.infer<typeof AuthorizationPolicyResource>;
+export type RequestAuthenticationResource = z.infer<typeof RequestAuthenticationResource>;
+export type PeerAuthenticationResource = z.infer<typeof PeerAuthenticationResource>;
+export type MeshConfigResource = z.infer<typeof MeshConfigResource>;
+export type MeshResource =
+  | GatewayResource
+  | VirtualServiceResource
+  | DestinationRuleResource
+  | ServiceEntryResource
+  | AuthorizationPolicyResource
+  | RequestAuthenticationResource
+  | PeerAuthenticationResource
+  | MeshConfigResource;
 export type MeshResourceKind = MeshResource["kind"];
 
 const SCHEMAS: Record<MeshResourceKind, z.ZodType<MeshResource>> = {
@@ -38,15 +72,16 @@ const SCHEMAS: Record<MeshResourceKind, z.ZodType<MeshResource>> = {
   VirtualService: VirtualServiceResource,
   DestinationRule: DestinationRuleResource,
   ServiceEntry: ServiceEntryResource,
+  AuthorizationPolicy: AuthorizationPolicyResource,
+  RequestAuthentication: RequestAuthenticationResource,
+  PeerAuthentication: PeerAuthenticationResource,
+  MeshConfig: MeshConfigResource,
 };
 
 export const RESOURCE_KINDS = Object.keys(SCHEMAS) as MeshResourceKind[];
 
-/** Istio kinds not implemented yet (security kinds come with the identity work): named so users get a precise answer. */
+/** Istio kinds not implemented yet: named so users get a precise answer. */
 const KNOWN_BUT_UNSUPPORTED_KINDS = new Set([
-  "AuthorizationPolicy",
-  "RequestAuthentication",
-  "PeerAuthentication",
   "Sidecar",
   "EnvoyFilter",
   "WorkloadEntry",

@@ -31,6 +31,8 @@ export interface RouteContext {
   issues: ConfigIssue[];
   /** Resolves a gateway name as written in the VirtualService to `namespace/name`, or undefined if unknown. */
   qualifyGateway: (name: string) => string | undefined;
+  /** MeshConfig.defaultHttpRetryPolicy, when set (null: no retries); otherwise Istio's default. */
+  defaultRetries?: RetryPolicy | null;
 }
 
 export function compileRoute(route: HTTPRoute, context: RouteContext): CompiledRoute | undefined {
@@ -107,7 +109,9 @@ export function compileRoute(route: HTTPRoute, context: RouteContext): CompiledR
   const retries: RetryPolicy | null = fault
     ? null
     : route.retries === undefined
-      ? ISTIO_DEFAULT_RETRIES
+      ? context.defaultRetries !== undefined
+        ? context.defaultRetries
+        : ISTIO_DEFAULT_RETRIES
       : route.retries.attempts === 0
         ? null
         : {

@@ -1,14 +1,19 @@
 import type { ConfigIssue } from "../errors.js";
 import type {
+  AuthorizationPolicyResource,
   DestinationRuleResource,
   GatewayResource,
+  MeshConfigResource,
   MeshResource,
+  PeerAuthenticationResource,
+  RequestAuthenticationResource,
   ServiceEntryResource,
   VirtualServiceResource,
 } from "../resources/resource.js";
 import { resourceRefOf } from "../resources/resource.js";
 import { ClusterRegistry } from "./compile-clusters.js";
 import { compileRoute } from "./compile-routes.js";
+import { compileSecurity } from "./compile-security.js";
 import { contentVersion } from "./hash.js";
 import { hostPatternsIntersect } from "./hosts.js";
 import { buildPathIndex } from "./path-index.js";
@@ -36,6 +41,18 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
   const registry = new ClusterRegistry(serviceEntries, destinationRules);
   const issues: ConfigIssue[] = [...registry.issues];
   const warnings: ConfigIssue[] = [];
+  const secured = compileSecurity(
+    {
+      meshConfigs: ofKind("MeshConfig") as MeshConfigResource[],
+      gateways,
+      authorizationPolicies: ofKind("AuthorizationPolicy") as AuthorizationPolicyResource[],
+      requestAuthentications: ofKind("RequestAuthentication") as RequestAuthenticationResource[],
+      peerAuthentications: ofKind("PeerAuthentication") as PeerAuthenticationResource[],
+      servedNamespaces: new Set([...serviceEntries, ...virtualServices].map((resource) => resource.metadata.namespace)),
+    },
+    issues,
+    warnings,
+  );
   const gatewayNames = new Set(gateways.map((gateway) => `${gateway.metadata.namespace}/${gateway.metadata.name}`));
 
   const routes: CompiledRoute[] = [];
@@ -72,7 +89,14 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
     const vhostRoutes: number[] = [];
     const routeMatches: CompiledRoute["matches"][] = [];
     (vs.spec.http ?? []).forEach((route, index) => {
-      const compiled = compileRoute(route, { virtualService: vs, index, clusters: registry, issues, qualifyGateway });
+      const compiled = compileRoute(route, {
+        virtualService: vs,
+        index,
+        clusters: registry,
+        issues,
+        qualifyGateway,
+        ...(secured.defaultRetries !== undefined ? { defaultRetries: secured.defaultRetries } : {}),
+      });
       if (!compiled) return;
       vhostRoutes.push(routes.length);
       routeMatches.push(compiled.matches);
@@ -144,6 +168,8 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
     virtualHosts,
     routes,
     clusters: sortedRecord(registry.clusters),
+    ...(secured.security ? { security: secured.security } : {}),
+    ...(secured.mesh ? { mesh: secured.mesh } : {}),
   };
   const version = await contentVersion(JSON.stringify({ format: SNAPSHOT_FORMAT, ...body }));
   const snapshot: Snapshot = { format: SNAPSHOT_FORMAT, version, ...body };

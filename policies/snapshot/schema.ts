@@ -213,6 +213,145 @@ export type Cluster = z.infer<typeof Cluster>;
 
 export const ResourceRefSchema = z.object({ kind: z.string(), namespace: z.string(), name: z.string() });
 
+// ---- Security: identities, trust bundles and the three security.istio.io policy kinds ----
+
+const Strings = z.array(z.string());
+
+/** Where a policy applies (see docs/security.md): every request, every request through a gateway whose labels match `selector`, or requests to destinations of `namespace`. */
+export const PolicyScope = z.enum(["mesh", "gateway", "namespace"]);
+export type PolicyScope = z.infer<typeof PolicyScope>;
+
+const PolicyBase = {
+  /** `namespace/name` */
+  name: z.string(),
+  namespace: z.string(),
+  scope: PolicyScope,
+  /** Gateway labels a `gateway`-scoped policy selects. */
+  selector: z.record(z.string(), z.string()).optional(),
+};
+
+export const CompiledSource = z.object({
+  principals: Strings.optional(),
+  notPrincipals: Strings.optional(),
+  requestPrincipals: Strings.optional(),
+  notRequestPrincipals: Strings.optional(),
+  namespaces: Strings.optional(),
+  notNamespaces: Strings.optional(),
+  serviceAccounts: Strings.optional(),
+  notServiceAccounts: Strings.optional(),
+  ipBlocks: Strings.optional(),
+  notIpBlocks: Strings.optional(),
+  remoteIpBlocks: Strings.optional(),
+  notRemoteIpBlocks: Strings.optional(),
+});
+export type CompiledSource = z.infer<typeof CompiledSource>;
+
+export const CompiledOperation = z.object({
+  hosts: Strings.optional(),
+  notHosts: Strings.optional(),
+  ports: Strings.optional(),
+  notPorts: Strings.optional(),
+  methods: Strings.optional(),
+  notMethods: Strings.optional(),
+  paths: Strings.optional(),
+  notPaths: Strings.optional(),
+});
+export type CompiledOperation = z.infer<typeof CompiledOperation>;
+
+export const CompiledCondition = z.object({ key: z.string(), values: Strings.optional(), notValues: Strings.optional() });
+export type CompiledCondition = z.infer<typeof CompiledCondition>;
+
+export const CompiledAuthzRule = z.object({
+  from: z.array(CompiledSource).optional(),
+  to: z.array(CompiledOperation).optional(),
+  when: z.array(CompiledCondition).optional(),
+});
+export type CompiledAuthzRule = z.infer<typeof CompiledAuthzRule>;
+
+export const CompiledAuthorizationPolicy = z.object({
+  ...PolicyBase,
+  action: z.enum(["ALLOW", "DENY", "AUDIT"]),
+  rules: z.array(CompiledAuthzRule),
+  /** Istio's `istio.io/dry-run: "true"` annotation: evaluated and logged, never enforced. */
+  dryRun: z.boolean().optional(),
+});
+export type CompiledAuthorizationPolicy = z.infer<typeof CompiledAuthorizationPolicy>;
+
+export const CompiledJwtRule = z.object({
+  issuer: z.string(),
+  audiences: Strings.optional(),
+  /** Inline JWKS (parsed). */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+  jwksUri: z.string().optional(),
+  timeoutMs: z.number().optional(),
+  /** Lowercase header names; Istio's default is `Authorization: Bearer` plus the `access_token` parameter. */
+  fromHeaders: z.array(z.object({ name: z.string(), prefix: z.string() })),
+  fromParams: Strings,
+  fromCookies: Strings,
+  outputPayloadToHeader: z.string().optional(),
+  forwardOriginalToken: z.boolean(),
+  outputClaimToHeaders: z.array(z.object({ header: z.string(), claim: z.string() })),
+});
+export type CompiledJwtRule = z.infer<typeof CompiledJwtRule>;
+
+export const CompiledRequestAuthentication = z.object({ ...PolicyBase, jwtRules: z.array(CompiledJwtRule) });
+export type CompiledRequestAuthentication = z.infer<typeof CompiledRequestAuthentication>;
+
+export const PeerAuthenticationMode = z.enum(["UNSET", "DISABLE", "PERMISSIVE", "STRICT"]);
+export type PeerAuthenticationMode = z.infer<typeof PeerAuthenticationMode>;
+
+export const CompiledPeerAuthentication = z.object({ ...PolicyBase, mode: PeerAuthenticationMode });
+export type CompiledPeerAuthentication = z.infer<typeof CompiledPeerAuthentication>;
+
+export const CompiledTrustBundle = z.object({
+  trustDomain: z.string(),
+  /** Base64 DER CA certificates (from an inline SPIFFE bundle or Istio's caCertificates). */
+  x509Authorities: Strings,
+  /** Public JWKs with `kid` (from an inline SPIFFE bundle). */
+  jwtAuthorities: z.array(z.record(z.string(), z.unknown())),
+  /** A SPIFFE bundle endpoint; its keys are added to the ones above at run time. */
+  url: z.string().optional(),
+  refreshIntervalMs: z.number().optional(),
+});
+export type CompiledTrustBundle = z.infer<typeof CompiledTrustBundle>;
+
+export const GatewayServerTls = z.object({
+  hosts: Strings,
+  mode: z.enum(["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"]),
+  subjectAltNames: Strings.optional(),
+});
+export type GatewayServerTls = z.infer<typeof GatewayServerTls>;
+
+/** Positions in the policy lists, by where they apply. */
+export const PolicyRefs = z.object({ peer: z.array(z.number()), request: z.array(z.number()), authz: z.array(z.number()) });
+export type PolicyRefs = z.infer<typeof PolicyRefs>;
+
+export const SecurityConfig = z.object({
+  trustDomain: z.string(),
+  trustDomainAliases: Strings,
+  rootNamespace: z.string(),
+  pathNormalization: z.object({ normalization: z.enum(["NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"]), escapedSlashes: z.enum(["REJECT", "KEEP"]) }),
+  /** Audiences accepted in JWT-SVIDs besides the gateway's own SPIFFE ID. */
+  jwtSvidAudiences: Strings,
+  trustBundles: z.array(CompiledTrustBundle),
+  /** Gateway name (`namespace/name`) → its servers' client-certificate requirements. */
+  gatewayTls: z.record(z.string(), z.array(GatewayServerTls)),
+  peerAuthentications: z.array(CompiledPeerAuthentication),
+  requestAuthentications: z.array(CompiledRequestAuthentication),
+  authorizationPolicies: z.array(CompiledAuthorizationPolicy),
+  index: z.object({
+    mesh: PolicyRefs,
+    /** Gateway-scoped policies; each carries its selector. */
+    gateway: PolicyRefs,
+    namespaces: z.record(z.string(), PolicyRefs),
+  }),
+});
+export type SecurityConfig = z.infer<typeof SecurityConfig>;
+
+/** Mesh-wide settings other than security, from MeshConfig. */
+export const MeshSettings = z.object({ outboundTrafficPolicy: z.enum(["ALLOW_ANY", "REGISTRY_ONLY"]) });
+export type MeshSettings = z.infer<typeof MeshSettings>;
+
 export const Snapshot = z.object({
   format: z.literal(SNAPSHOT_FORMAT),
   /** Content hash of everything below; the one identifier of a config version. */
@@ -222,5 +361,8 @@ export const Snapshot = z.object({
   virtualHosts: z.array(VirtualHost),
   routes: z.array(CompiledRoute),
   clusters: z.record(z.string(), Cluster),
+  /** Absent when the config has no MeshConfig, security policy or server TLS: the gateway then uses the defaults. */
+  security: SecurityConfig.optional(),
+  mesh: MeshSettings.optional(),
 });
 export type Snapshot = z.infer<typeof Snapshot>;

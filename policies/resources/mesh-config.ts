@@ -1,0 +1,140 @@
+import { z } from "zod";
+import { SpiffeIdError } from "../identity/errors.js";
+import { parseTrustDomain } from "../identity/spiffe-id.js";
+import { parsePemAuthorities, parseSpiffeBundle } from "../identity/trust-bundle.js";
+import { PATH_NORMALIZATIONS } from "../paths/normalize.js";
+import { Duration, istioObject, NamespaceName } from "./common.js";
+import { KeySetUrl } from "./request-authentication.js";
+import { HTTPRetry } from "./virtual-service.js";
+
+/**
+ * mesh.istio.io/v1alpha1 MeshConfig: the mesh-wide settings Kubernetes and istiod would supply,
+ * with Istio's MeshConfig field names where they exist (`trustDomain`, `trustDomainAliases`,
+ * `rootNamespace`, `caCertificates`, `pathNormalization`, `outboundTrafficPolicy`,
+ * `defaultHttpRetryPolicy`), plus `trustBundles` (SPIFFE bundles per trust domain, inline or
+ * from a bundle endpoint) and `jwtSvid.audiences`. At most one MeshConfig per config.
+ */
+
+export const TrustDomainName = z.string().transform((value, ctx) => {
+  try {
+    return parseTrustDomain(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: `'${value}' is not a valid trust domain (${error instanceof SpiffeIdError ? error.message : String(error)})` });
+    return z.NEVER;
+  }
+});
+
+/** A SPIFFE bundle document (JWK Set); its keys are checked against the bundle standard. */
+const SpiffeBundleDocument = z.looseObject({
+  keys: z.array(z.record(z.string(), z.unknown())),
+  spiffe_sequence: z.number().int().min(0).optional(),
+  spiffe_refresh_hint: z.number().int().min(0).optional(),
+});
+
+export const TrustBundleSource = istioObject({
+  trustDomain: TrustDomainName,
+  spiffeBundle: SpiffeBundleDocument.optional(),
+  spiffeBundleUrl: KeySetUrl.optional(),
+  /** How often a fetched bundle is refreshed when it has no `spiffe_refresh_hint`; default 5m. */
+  refreshInterval: Duration.optional(),
+}).superRefine((source, ctx) => {
+  if ((source.spiffeBundle === undefined) === (source.spiffeBundleUrl === undefined)) {
+    ctx.addIssue({ code: "custom", message: "set exactly one of spiffeBundle (inline) and spiffeBundleUrl (a bundle endpoint)" });
+  }
+  if (source.spiffeBundle) {
+    try {
+      const { bundle, problems } = parseSpiffeBundle(source.trustDomain, source.spiffeBundle);
+      for (const problem of problems) ctx.addIssue({ code: "custom", path: ["spiffeBundle"], message: problem });
+      if (problems.length === 0 && bundle.x509Authorities.length === 0 && bundle.jwtAuthorities.length === 0) {
+        ctx.addIssue({ code: "custom", path: ["spiffeBundle"], message: "the bundle has no usable x509-svid or jwt-svid key (every SVID of this trust domain would be refused)" });
+      }
+    } catch (error) {
+      ctx.addIssue({ code: "custom", path: ["spiffeBundle"], message: (error as Error).message });
+    }
+  }
+});
+export type TrustBundleSource = z.infer<typeof TrustBundleSource>;
+
+export const CertificateData = istioObject(
+  {
+    pem: z.string().superRefine((pem, ctx) => {
+      const { problems } = parsePemAuthorities(pem);
+      for (const problem of problems) ctx.addIssue({ code: "custom", message: problem });
+    }),
+    trustDomains: z.array(TrustDomainName).optional(),
+  },
+  ["spiffeBundleUrl", "certSigners"],
+);
+
+export const MeshConfigSpec = istioObject(
+  {
+    trustDomain: TrustDomainName.default("cluster.local"),
+    trustDomainAliases: z.array(TrustDomainName).optional(),
+    rootNamespace: NamespaceName.default("istio-system"),
+    caCertificates: z.array(CertificateData).optional(),
+    trustBundles: z.array(TrustBundleSource).optional(),
+    pathNormalization: istioObject({
+      normalization: z
+        .enum(["DEFAULT", ...PATH_NORMALIZATIONS], { error: () => `normalization must be one of DEFAULT, ${PATH_NORMALIZATIONS.join(", ")}` })
+        .default("DEFAULT")
+        .transform((mode) => (mode === "DEFAULT" ? "BASE" : mode)),
+      /** This project's addition: refuse (default) or keep %2F / %5C under BASE and MERGE_SLASHES. */
+      escapedSlashes: z.enum(["REJECT", "KEEP"]).default("REJECT"),
+    }).optional(),
+    outboundTrafficPolicy: istioObject({ mode: z.enum(["ALLOW_ANY", "REGISTRY_ONLY"]).default("ALLOW_ANY") }).optional(),
+    defaultHttpRetryPolicy: HTTPRetry.optional(),
+    /** This project's addition: the audiences a JWT-SVID presented to the gateway may carry (besides the gateway's own SPIFFE ID). */
+    jwtSvid: istioObject({ audiences: z.array(z.string().min(1)).min(1) }).optional(),
+  },
+  [
+    "proxyListenPort",
+    "proxyInboundListenPort",
+    "proxyHttpPort",
+    "connectTimeout",
+    "protocolDetectionTimeout",
+    "tcpKeepalive",
+    "ingressClass",
+    "ingressService",
+    "ingressControllerMode",
+    "ingressSelector",
+    "enableTracing",
+    "accessLogFile",
+    "accessLogFormat",
+    "accessLogEncoding",
+    "enableEnvoyAccessLogService",
+    "disableEnvoyListenerLog",
+    "defaultConfig",
+    "inboundTrafficPolicy",
+    "configSources",
+    "enableAutoMtls",
+    "defaultServiceExportTo",
+    "defaultVirtualServiceExportTo",
+    "defaultDestinationRuleExportTo",
+    "localityLbSetting",
+    "dnsRefreshRate",
+    "h2UpgradePolicy",
+    "inboundClusterStatName",
+    "outboundClusterStatName",
+    "certificates",
+    "serviceSettings",
+    "enablePrometheusMerge",
+    "verifyCertificateAtClient",
+    "ca",
+    "extensionProviders",
+    "defaultProviders",
+    "discoverySelectors",
+    "meshMTLS",
+    "tlsDefaults",
+    "serviceScopeConfigs",
+  ],
+).superRefine((spec, ctx) => {
+  const seen = new Set<string>();
+  spec.trustBundles?.forEach((source, index) => {
+    if (seen.has(source.trustDomain)) ctx.addIssue({ code: "custom", path: ["trustBundles", index, "trustDomain"], message: `trust domain '${source.trustDomain}' has more than one bundle` });
+    seen.add(source.trustDomain);
+  });
+  spec.trustDomainAliases?.forEach((alias, index) => {
+    if (alias === spec.trustDomain) ctx.addIssue({ code: "custom", path: ["trustDomainAliases", index], message: `'${alias}' is the trust domain itself` });
+  });
+});
+export type MeshConfigSpec = z.infer<typeof MeshConfigSpec>;
