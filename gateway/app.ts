@@ -3,16 +3,23 @@ import { SnapshotSource } from "./config/snapshot-source.js";
 import type { GatewayEnv } from "./context.js";
 import { parseGatewaySettings, type GatewaySettings } from "./env.js";
 import { renderGatewayError } from "./errors-handler.js";
+import { SecurityState } from "./security/state.js";
 import { accessLog } from "./stages/access-log.js";
+import { authorization } from "./stages/authorization.js";
 import { cors } from "./stages/cors.js";
 import { destination } from "./stages/destination.js";
 import { directActions } from "./stages/direct-actions.js";
 import { fault } from "./stages/fault.js";
 import { headerMutation } from "./stages/header-mutation.js";
+import { identityHeaders } from "./stages/identity-headers.js";
+import { identitySanitize } from "./stages/identity-sanitize.js";
 import { loadConfig } from "./stages/load-config.js";
 import { meshEndpoints } from "./stages/mesh-endpoints.js";
 import { metrics } from "./stages/metrics.js";
 import { mirror } from "./stages/mirror.js";
+import { pathNormalization } from "./stages/path-normalization.js";
+import { peerAuthentication } from "./stages/peer-authentication.js";
+import { requestAuthentication } from "./stages/request-authentication.js";
 import { requestBody } from "./stages/request-body.js";
 import { requestId } from "./stages/request-id.js";
 import { requestView } from "./stages/request-view.js";
@@ -47,6 +54,7 @@ export function createGatewayApp(dependencies: GatewayDependencies) {
   const log = dependencies.log ?? ((line: Record<string, unknown>) => console.log(JSON.stringify(line)));
   const telemetry = createGatewayTelemetry({ settings, fetcher, now, log });
   const source = new SnapshotSource({ ttlMs: settings.MESH_CONFIG_TTL_MS, labels: settings.MESH_GATEWAY_LABELS, log });
+  const security = new SecurityState({ settings, fetcher, log });
 
   const app = new Hono<GatewayEnv>();
   app.onError(renderGatewayError(log));
@@ -59,15 +67,23 @@ export function createGatewayApp(dependencies: GatewayDependencies) {
   app.use(traceContext());
   app.use(meshEndpoints(source));
   app.use(loadConfig(source, now));
+  // One view of the request (normalised path, identity claims stripped), then its route and destination.
   app.use(requestView());
+  app.use(pathNormalization(security));
+  app.use(identitySanitize(security));
   app.use(route());
+  app.use(destination());
+  // Security, scoped by the destination's namespace (docs/security.md).
+  app.use(peerAuthentication(security, now));
+  app.use(requestAuthentication(security, now));
+  app.use(authorization());
   app.use(directActions());
   app.use(cors());
   app.use(fault(sleep));
   app.use(requestBody());
-  app.use(destination());
   app.use(rewrite());
   app.use(headerMutation());
+  app.use(identityHeaders());
   app.use(mirror(fetcher, log));
   app.all("*", upstream({ fetcher, sleep, now }));
   return app;

@@ -5,6 +5,7 @@ import type { ClusterState, ClusterStates } from "./upstream/cluster-state.js";
 import type { GatewayBindings, GatewaySettings } from "./env.js";
 import type { ResponseFlag } from "./errors.js";
 import type { GatewayTelemetry } from "./telemetry/gateway-telemetry.js";
+import type { RequestIdentity } from "./security/identity.js";
 
 /** Everything the stages share about one request; the access log reads it once at the end. */
 export interface StreamInfo {
@@ -29,6 +30,11 @@ export interface StreamInfo {
   /** The authorization decision and the policy that made it (`namespace/name`), for logs and metrics only. */
   authzDecision?: "allow" | "deny" | "audit";
   authzPolicy?: string;
+  /** AUDIT policies that matched (`namespace/name`, comma-separated). */
+  authzAudit?: string;
+  /** What dry-run (`istio.io/dry-run`) policies would have decided, and which one. */
+  authzDryRunDecision?: "allow" | "deny";
+  authzDryRunPolicy?: string;
   /** The caller's span (parent of the gateway's), its trace state and header format, and the sampling decision. */
   parentSpanId?: string;
   traceState?: string;
@@ -72,6 +78,8 @@ export type GatewayEnv = {
     outbound: OutboundRequest;
     /** The isolate's metrics and span exporter, set by the telemetry stages (absent when they are not installed). */
     telemetry: GatewayTelemetry | undefined;
+    /** Who the caller is, as the security stages establish it (identity-sanitize creates it). */
+    identity: RequestIdentity;
   };
 };
 

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { MAX_CLOCK_SKEW_MS } from "../policies/identity/clock.js";
+import { isSpiffeId } from "../policies/identity/spiffe-id.js";
 import { ACCESS_LOG_FIELDS } from "../policies/telemetry/access-log.js";
 import { compileAccessLogFilter } from "../policies/telemetry/access-log-filter.js";
 
@@ -96,6 +98,47 @@ const ObservabilitySettings = {
   }),
 };
 
+/** An optional secret: empty means unset. A set one must be long enough not to be guessed. */
+const Secret = (name: string) =>
+  z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z.string().min(16, `${name} must be at least 16 characters (use a random value, e.g. openssl rand -hex 32)`).optional(),
+  );
+
+const Fingerprints = z
+  .string()
+  .default("")
+  .transform((text, ctx) => {
+    const out = new Set<string>();
+    for (const item of text.split(",").map((entry) => entry.trim().toLowerCase().replace(/:/g, "")).filter(Boolean)) {
+      if (!/^[0-9a-f]{64}$/.test(item)) {
+        ctx.addIssue({ code: "custom", message: `MESH_TRUSTED_PROXY_CERT_SHA256: '${item}' is not a SHA-256 fingerprint (64 hex digits)` });
+        return z.NEVER;
+      }
+      out.add(item);
+    }
+    return out;
+  });
+
+/** Identity settings (docs/security.md). */
+const SecuritySettings = {
+  /**
+   * The secret a trusted front proxy sends in `x-mesh-proxy-auth` (a Workers secret:
+   * `wrangler secret put MESH_PROXY_SECRET`; an environment variable for `npm start`). Unset: no
+   * front proxy is trusted by secret.
+   */
+  MESH_PROXY_SECRET: Secret("MESH_PROXY_SECRET"),
+  /** SHA-256 fingerprints of front proxies' client certificates, trusted when the platform verified them (comma-separated). */
+  MESH_TRUSTED_PROXY_CERT_SHA256: Fingerprints,
+  /** The gateway's own SPIFFE ID (XFCC `By`, JWT-SVID audience); default `spiffe://<trustDomain>/ns/<rootNamespace>/sa/istio-ingressgateway-service-account`. */
+  MESH_GATEWAY_SPIFFE_ID: z.preprocess((value) => (value === "" ? undefined : value), z.string().refine(isSpiffeId, "MESH_GATEWAY_SPIFFE_ID must be a SPIFFE ID").optional()),
+  /** Clock skew tolerated on certificates and tokens, at most 5 minutes. */
+  MESH_CLOCK_SKEW_MS: z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z.coerce.number().int().min(0).max(MAX_CLOCK_SKEW_MS, `MESH_CLOCK_SKEW_MS must be at most ${MAX_CLOCK_SKEW_MS}`).default(60_000),
+  ),
+};
+
 export const GatewaySettings = z.object({
   MESH_GATEWAY_LABELS: Labels,
   MESH_CONFIG_TTL_MS: PositiveInt("MESH_CONFIG_TTL_MS", 5000),
@@ -104,6 +147,7 @@ export const GatewaySettings = z.object({
   MESH_MAX_BUFFERED_BODY_BYTES: PositiveInt("MESH_MAX_BUFFERED_BODY_BYTES", 1024 * 1024),
   MESH_ACCESS_LOG: z.enum(["on", "off"]).default("on"),
   ...ObservabilitySettings,
+  ...SecuritySettings,
 });
 export type GatewaySettings = z.infer<typeof GatewaySettings>;
 

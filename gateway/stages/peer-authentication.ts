@@ -1,0 +1,92 @@
+import type { MiddlewareHandler } from "hono";
+import { effectivePeerMode, serverTlsFor } from "../../policies/authz/scope.js";
+import { IdentityError } from "../../policies/identity/errors.js";
+import { sha256Hex } from "../../policies/identity/encoding.js";
+import { verifyX509Svid, type VerifiedX509Svid } from "../../policies/identity/x509-svid.js";
+import type { GatewayEnv } from "../context.js";
+import { GatewayError } from "../errors.js";
+import type { SecurityState } from "../security/state.js";
+
+/**
+ * Peer authentication on the destination's behalf (there is no sidecar to do it):
+ *
+ * - the policies that apply are found from the destination's namespace (the ServiceEntry's;
+ *   for a route answered at the gateway, the VirtualService's);
+ * - the mTLS mode is the PeerAuthentication one (STRICT, PERMISSIVE, DISABLE; see
+ *   `effectivePeerMode`), and the Gateway server accepting the host may require a client
+ *   certificate (`tls.mode: MUTUAL`) or restrict its SANs (`tls.subjectAltNames`);
+ * - a presented certificate is verified as an X.509-SVID against the trust bundle of its trust
+ *   domain (unless the mode is DISABLE and the server does not ask for one); a certificate that
+ *   fails is refused (`403`, `UAEX`), as a TLS handshake would fail, whatever the mode;
+ * - STRICT or MUTUAL without a verified X.509-SVID is refused (`403`, `UAEX`).
+ */
+export function peerAuthentication(state: SecurityState, now: () => number): MiddlewareHandler<GatewayEnv> {
+  return async function peerAuthentication(c, next) {
+    const identity = c.var.identity;
+    const security = identity.security;
+    const config = security.config;
+    if (!config) return next();
+    const routeMatch = c.var.route;
+    const serviceEntry = c.var.destination?.cluster.cluster.serviceEntry;
+    identity.namespace = (serviceEntry ?? routeMatch.route.virtualService).split("/")[0];
+    const policies = security.policies(identity.namespace)!;
+    identity.policies = policies;
+
+    const mode = effectivePeerMode(policies.peer);
+    const tls = serverTlsFor(config, routeMatch.gateway.name, c.var.request.host);
+    const required = mode === "STRICT" || tls?.mode === "MUTUAL";
+    const used = mode !== "DISABLE" || tls?.mode === "MUTUAL" || tls?.mode === "OPTIONAL_MUTUAL";
+    const stream = c.var.stream;
+
+    if (identity.credential && used) {
+      const verified = await verify(state, identity.credential.chain, security, now(), c.var.settings.MESH_CLOCK_SKEW_MS, (work) => c.executionCtx.waitUntil(work));
+      if (!verified.ok) {
+        throw new GatewayError(403, "UAEX", `peer_authentication_failed{${verified.code}}`, `the client certificate is not a valid X.509-SVID: ${verified.message}`);
+      }
+      const svid = verified.svid;
+      if (tls?.subjectAltNames && !tls.subjectAltNames.some((name) => name === svid.spiffeId.uri || svid.dnsNames.includes(name))) {
+        throw new GatewayError(403, "UAEX", "peer_authentication_failed{subject_alt_name}", "the client certificate's SAN is not one the Gateway server accepts");
+      }
+      identity.peer = { spiffeId: svid.spiffeId, via: identity.credential.source, x509: svid };
+      stream.peerPrincipal = svid.spiffeId.uri;
+      stream.peerAuthentication = identity.credential.source;
+    }
+    if (required && !identity.peer) {
+      const why = tls?.mode === "MUTUAL" ? `Gateway ${routeMatch.gateway.name} requires a client certificate (tls.mode MUTUAL)` : `PeerAuthentication for namespace '${identity.namespace}' is STRICT`;
+      throw new GatewayError(403, "UAEX", "peer_authentication_required", `mutual TLS is required: ${why}; present an X.509-SVID`);
+    }
+    await next();
+  };
+}
+
+type Verification = { ok: true; svid: VerifiedX509Svid } | { ok: false; code: string; message: string };
+
+async function verify(
+  state: SecurityState,
+  chain: Uint8Array<ArrayBuffer>[],
+  security: ReturnType<SecurityState["for"]>,
+  now: number,
+  clockSkewMs: number,
+  background: (work: Promise<unknown>) => void,
+): Promise<Verification> {
+  const total = chain.reduce((sum, der) => sum + der.byteLength + 4, 0);
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const der of chain) {
+    new DataView(joined.buffer).setUint32(offset, der.byteLength);
+    joined.set(der, offset + 4);
+    offset += der.byteLength + 4;
+  }
+  const key = `${await sha256Hex(joined)}|${security.generation()}`;
+  const cached = state.certificates.get(key, now);
+  if (cached) return { ok: true, svid: cached };
+  try {
+    const svid = await verifyX509Svid(chain, security.bundles(now, background), { now, clockSkewMs });
+    const expiresAt = Math.min(...svid.path.map((certificate) => certificate.notAfter.getTime()));
+    state.certificates.set(key, svid, now, expiresAt);
+    return { ok: true, svid };
+  } catch (error) {
+    if (error instanceof IdentityError) return { ok: false, code: error.code, message: error.message };
+    throw error;
+  }
+}
