@@ -17,10 +17,12 @@ export function parseCidr(text: string): Cidr | undefined {
   if (address === undefined || rest.length > 0) return undefined;
   const ip = parseIp(address);
   if (!ip) return undefined;
-  const max = ip.v4 ? 32 : 128;
+  // The prefix counts bits of the address as written: 32 for a.b.c.d, 128 for IPv6 (mapped or not).
+  const dotted = !address.includes(":");
+  const max = dotted ? 32 : 128;
   const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return undefined;
-  const bits = ip.v4 ? prefix + 96 : prefix;
+  const bits = dotted ? prefix + 96 : prefix;
   return { network: ip.value & mask(bits), bits };
 }
 
