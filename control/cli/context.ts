@@ -22,6 +22,10 @@ export interface CommandContext {
   gateways(): Promise<{ name: string; url: string }[]>;
   stdin?: () => Promise<string>;
   fetch?: typeof fetch;
+  /** Ends a command that runs until stopped (top); default Ctrl-C. */
+  signal?: AbortSignal;
+  /** Output goes to a terminal (top clears the screen between frames). */
+  isTty?: boolean;
 }
 
 export function stringArg(args: ParsedArgs, name: string): string | undefined {
@@ -45,6 +49,7 @@ export interface ContextOptions {
   err?: (text: string) => void;
   fetch?: typeof fetch;
   stdin?: () => Promise<string>;
+  signal?: AbortSignal;
 }
 
 export function createContext(options: ContextOptions): CommandContext {
@@ -62,6 +67,8 @@ export function createContext(options: ContextOptions): CommandContext {
     err: options.err ?? ((text) => process.stderr.write(`${text}\n`)),
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.stdin ? { stdin: options.stdin } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    isTty: options.out === undefined && process.stdout.isTTY === true,
     client: () =>
       (client ??= (async () => {
         const endpoints = await readEndpoints(home);

@@ -6,6 +6,7 @@ import { explain } from "./commands/explain.js";
 import { history, rollback } from "./commands/history.js";
 import { get, remove } from "./commands/resources.js";
 import { status } from "./commands/status.js";
+import { top } from "./commands/top.js";
 import { validate } from "./commands/validate.js";
 import { createContext, type CommandContext, type ContextOptions, type ParsedArgs } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
@@ -42,6 +43,11 @@ const OPTIONS = {
   labels: { type: "string" },
   gateway: { type: "string", multiple: true },
   wait: { type: "string" },
+  interval: { type: "string" },
+  once: { type: "boolean" },
+  by: { type: "string" },
+  reporter: { type: "string" },
+  "metrics-token": { type: "string" },
 } as const;
 
 interface Command {
@@ -60,6 +66,11 @@ const COMMANDS: Record<string, Command> = {
   rollback: { run: rollback, options: ["if-match"], usage: "rollback [VERSION] [--if-match VERSION]   (default: the version before the current one)" },
   explain: { run: explain, options: ["request", "header", "peer", "version", "labels"], usage: "explain URL [-X METHOD] [-H 'name: value']... [--peer SPIFFE_ID] [--version V] [--labels k=v,...]" },
   status: { run: status, options: ["gateway", "wait"], usage: "status [--gateway URL]... [--wait SECONDS]" },
+  top: {
+    run: top,
+    options: ["gateway", "interval", "once", "by", "reporter", "metrics-token"],
+    usage: "top [--gateway URL]... [--interval SECONDS] [--once] [--by version|service] [--reporter source|destination] [--metrics-token T]",
+  },
 };
 
 export const USAGE = `meshctl — the edge mesh's control plane CLI
@@ -78,6 +89,9 @@ options for every command:
   -o, --output FORMAT text (default), json or yaml
   -h, --help          this help
 
+gateways (status, top): --gateway URL (repeatable), else env MESH_GATEWAY_URLS (comma-separated), else the one npm start runs
+metrics token (top): --metrics-token, else env MESH_METRICS_TOKEN (only when the gateway sets one)
+
 exit codes: 0 done, 1 refused (invalid config, not found, conflict, stale --if-match, forbidden), 2 usage error, 3 control API unreachable or failing
 
 examples:
@@ -88,7 +102,8 @@ examples:
   meshctl history
   meshctl rollback
   meshctl explain http://bookinfo.local/reviews/1 -H 'end-user: jason'
-  meshctl status --wait 10`;
+  meshctl status --wait 10
+  meshctl top --interval 5`;
 
 export interface RunOptions extends Omit<ContextOptions, "args"> {}
 
