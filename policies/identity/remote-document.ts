@@ -30,18 +30,25 @@ export interface RemoteDocumentOptions<T> {
 }
 
 export interface GetOptions {
-  /** The caller met a key it does not know: refetch now unless a fetch happened within the cooldown. */
+  /**
+   * The caller met a key it does not know: refetch now, unless such a refresh already happened
+   * within the cooldown (so a flood of made-up `kid`s costs one fetch per cooldown). Only these
+   * refreshes count: a routine load just before a key rotation never delays its pickup.
+   */
   refresh?: boolean;
   /** Given (e.g. `ctx.waitUntil`), a stale document is refreshed in the background and the cached one returned at once. */
   background?: (work: Promise<unknown>) => void;
 }
 
 const DAY_MS = 86_400_000;
+const MAX_CONCURRENT_REFRESHES = 4;
 
 export class RemoteDocument<T> {
   private document: T | undefined;
   private fetchedAt = Number.NEGATIVE_INFINITY;
   private attemptedAt = Number.NEGATIVE_INFINITY;
+  private refreshedAt = Number.NEGATIVE_INFINITY;
+  private refreshesInFlight = 0;
   /** Why the last fetch failed (cleared by a success). */
   lastError: string | undefined;
   /** Incremented on every successful fetch: part of cache keys derived from this document. */
@@ -80,8 +87,18 @@ export class RemoteDocument<T> {
       await this.load(now);
       return this.document;
     }
-    if (options.refresh && cooled) {
-      await this.load(now);
+    if (options.refresh) {
+      // Concurrent requests carrying the new key each wait for a fetch of their own (a request
+      // must not wait on I/O another request started), but only a few at once.
+      if (now - this.refreshedAt >= this.cooldownMs && this.refreshesInFlight < MAX_CONCURRENT_REFRESHES) {
+        this.refreshesInFlight++;
+        try {
+          await this.load(now);
+        } finally {
+          this.refreshesInFlight--;
+        }
+        this.refreshedAt = now;
+      }
       return this.document;
     }
     if (now - this.fetchedAt >= this.freshness(this.document) && cooled) {

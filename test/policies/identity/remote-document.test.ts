@@ -49,16 +49,35 @@ describe("RemoteDocument", () => {
     expect(document.lastError).toBeUndefined();
   });
 
-  it("refreshes on an unknown key at most once per cooldown", async () => {
+  it("refreshes on an unknown key at once after a routine load, then at most once per cooldown", async () => {
     const { state, fetch } = server();
     const document = new RemoteDocument({ url: "https://idp.test/jwks", fetch, parse, cooldownMs: 30_000 });
     await document.get(0);
     state.body = { keys: [{ kid: "rotated" }] };
-    expect(await document.get(10_000, { refresh: true })).toEqual(["a"]);
-    expect(state.calls).toBe(1);
-    expect(await document.get(30_000, { refresh: true })).toEqual(["rotated"]);
-    expect(await document.get(31_000, { refresh: true })).toEqual(["rotated"]);
+    // A key rotated right after the routine load is picked up by the first request that carries it.
+    expect(await document.get(1_000, { refresh: true })).toEqual(["rotated"]);
+    state.body = { keys: [{ kid: "again" }] };
+    expect(await document.get(20_000, { refresh: true })).toEqual(["rotated"]);
     expect(state.calls).toBe(2);
+    expect(await document.get(31_000, { refresh: true })).toEqual(["again"]);
+    expect(state.calls).toBe(3);
+  });
+
+  it("lets only a few refreshes run at once", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const slow: Fetcher = async () => {
+      calls++;
+      if (calls > 1) await gate;
+      return new Response(JSON.stringify({ keys: [{ kid: "a" }] }));
+    };
+    const document = new RemoteDocument({ url: "https://idp.test/jwks", fetch: slow, parse });
+    await document.get(0);
+    const pending = Array.from({ length: 10 }, () => document.get(1_000, { refresh: true }));
+    release();
+    await Promise.all(pending);
+    expect(calls).toBe(1 + 4);
   });
 
   it("with nothing cached, retries only after the cooldown once a fetch has failed", async () => {
