@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { PROMETHEUS_CONTENT_TYPE } from "../policies/telemetry/prometheus-text.js";
 import { openApiDocument } from "./api/openapi.js";
 import { referencePage } from "./api/reference.js";
 import { honoPath, ROUTES, type RouteSpec } from "./api/routes.js";
@@ -11,6 +12,7 @@ import type { ControlEnv } from "./http/context.js";
 import { etagOf, parseIfMatch } from "./http/if-match.js";
 import type { StoreClient } from "./store/client.js";
 import type { StoreAnswer } from "./store/config-store.js";
+import { controlMetricsText } from "./telemetry/control-metrics.js";
 
 /**
  * The control API worker (istiod's role): a small Hono app. Handlers validate every input with
@@ -100,6 +102,10 @@ export function createControlApp(dependencies: ControlDependencies = {}) {
   route(ROUTES.explain, async (c) => {
     const body = await readJsonBody(c, c.var.settings.MESH_MAX_BODY_BYTES, ExplainRequest);
     return respond(c, await c.var.store.explain(body));
+  });
+  route(ROUTES.metrics, async (c) => {
+    const text = controlMetricsText(await c.var.store.metrics());
+    return c.body(text, 200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
   });
 
   // Known paths with a method they do not accept: 405 with Allow (registered after the routes).

@@ -84,7 +84,7 @@ function operation(spec: RouteSpec): Record<string, unknown> {
     200: {
       description: spec.ok.description,
       headers: { ETag: { description: "the current version", schema: { type: "string" } } },
-      content: { "application/json": { schema: ref(spec.ok.schema) } },
+      content: { [spec.ok.mediaType ?? "application/json"]: { schema: ref(spec.ok.schema) } },
     },
   };
   for (const status of [...new Set([...spec.errors, 401, 405])].sort()) {

@@ -41,7 +41,7 @@ function render(): string {
             .join("<br>")}</p>`
         : "";
       const responses = `<h4>Responses</h4><table><tr><th>status</th><th>meaning</th><th>body</th></tr>${Object.entries(operation.responses)
-        .map(([status, response]) => `<tr><td>${status}</td><td>${escape(response.description)}</td><td>${escape(typeOf(response.content?.["application/json"]?.schema ?? {}))}</td></tr>`)
+        .map(([status, response]) => `<tr><td>${status}</td><td>${escape(response.description)}</td><td>${escape(bodyOf(response.content))}</td></tr>`)
         .join("")}</table>`;
       sections.push(
         `<section id="${operation.operationId}"><h3><span class="method">${method.toUpperCase()}</span> <code>${escape(path)}</code></h3><p><strong>${escape(operation.summary)}.</strong> ${escape(operation.description).replace(/\n\n/g, "</p><p>")}</p>${parameters}${body}${responses}</section>`,
@@ -69,6 +69,12 @@ The machine-readable description is <a href="/v1/openapi.json"><code>GET /v1/ope
 ${sections.join("\n")}
 <h2>Schemas</h2><p>${schemas} (in <code>components.schemas</code> of the OpenAPI document).</p>
 </body></html>`;
+}
+
+function bodyOf(content: Record<string, { schema: Record<string, unknown> }> | undefined): string {
+  const [type, media] = Object.entries(content ?? {})[0] ?? [];
+  if (!type || !media) return "";
+  return type === "application/json" ? typeOf(media.schema) : `${typeOf(media.schema)} (${type})`;
 }
 
 function typeOf(schema: Record<string, unknown>): string {

@@ -8,6 +8,7 @@ import {
   HistoryList,
   HistoryQuery,
   IstioResource,
+  PrometheusText,
   ResourceList,
   ResourcePath,
   ResourcesBody,
@@ -39,7 +40,8 @@ export interface RouteSpec {
   body?: { schema: z.ZodType; mediaTypes: readonly string[]; description: string };
   /** Honours `If-Match` (412 when stale). */
   ifMatch?: boolean;
-  ok: { description: string; schema: z.ZodType };
+  /** The 200 answer; JSON unless `mediaType` says otherwise. */
+  ok: { description: string; schema: z.ZodType; mediaType?: string };
   /** Statuses besides 200, 401 and 405 that this route answers. */
   errors: number[];
 }
@@ -164,6 +166,17 @@ export const ROUTES = {
     body: { schema: ExplainRequest, mediaTypes: JSON_TYPES, description: "the request to explain" },
     ok: { description: "the explanation", schema: ExplainResult },
     errors: [400, 404, 413, 415],
+  },
+  metrics: {
+    method: "get",
+    path: "/v1/metrics",
+    operationId: "metrics",
+    summary: "Control-plane metrics (Prometheus)",
+    description:
+      "The control plane's metrics in the Prometheus text format 0.0.4, for a Prometheus scrape with the reader token (`authorization: {credentials: ...}`): the version published (`mesh_control_config_version_info`), writes accepted (`mesh_control_config_writes_total{action,result}`) and refused (`mesh_control_config_writes_rejected_total{action,reason}`) since the store started, versions ever published, the time of the last one, resources by kind, and the current snapshot's size (`mesh_control_config_snapshot_bytes`, `mesh_control_config_snapshot_objects{type}`).",
+    access: "read",
+    ok: { description: "Prometheus text exposition", schema: PrometheusText, mediaType: "text/plain; version=0.0.4" },
+    errors: [],
   },
 } satisfies Record<string, RouteSpec>;
 

@@ -117,6 +117,8 @@ export const ExplainResult = Explanation.meta({ id: "Explanation" });
 
 export const VersionResult = z.object({ version: z.string().nullable() });
 
+export const PrometheusText = z.string().meta({ id: "PrometheusText", description: "Prometheus text exposition format 0.0.4 (# HELP, # TYPE and one line per sample)" });
+
 const Flag = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
 const Source = z.string().min(1).max(256).describe("a file name to show in issue locations, e.g. canary.yaml");
 

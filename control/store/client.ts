@@ -7,5 +7,5 @@ import type { ConfigStoreCore } from "./config-store.js";
  */
 export type StoreClient = Pick<
   ConfigStoreCore,
-  "currentVersion" | "listResources" | "getResource" | "history" | "snapshot" | "diff" | "explain" | "validate" | "apply" | "delete" | "rollback"
+  "currentVersion" | "listResources" | "getResource" | "history" | "snapshot" | "diff" | "explain" | "validate" | "apply" | "delete" | "rollback" | "metrics"
 >;

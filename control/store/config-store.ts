@@ -68,6 +68,30 @@ export interface ApplyInput extends WriteContext {
   dryRun?: boolean;
 }
 
+export type WriteAction = "apply" | "delete" | "rollback";
+
+/**
+ * What the store reports about itself for `GET /v1/metrics`: counters since this instance
+ * started (a Durable Object restarts on deploys and after idling), and gauges read from its
+ * persistent state.
+ */
+export interface StoreMetrics {
+  startedAtMs: number;
+  version: string | null;
+  /** The number of the last history entry: every version ever published, across restarts. */
+  historyEntries: number;
+  /** When the last history entry was written (ISO 8601), or null. */
+  lastWriteAt: string | null;
+  /** Resources of the current set, by kind. */
+  resources: Record<string, number>;
+  /** The current snapshot as published to KV: its JSON size and what it holds. */
+  snapshot: { bytes: number; gateways: number; virtualHosts: number; routes: number; clusters: number; endpoints: number } | null;
+  /** Writes accepted since start: `published` made a new version, `unchanged` found it already current. */
+  writes: { action: WriteAction; result: "published" | "unchanged"; count: number }[];
+  /** Writes refused since start, by the API error code the caller got. */
+  rejected: { action: WriteAction; reason: ApiErrorCode; count: number }[];
+}
+
 /** What every store call answers: an HTTP status, the version current after it (the ETag), and the JSON body. */
 export type StoreAnswer<T> = { status: 200; version: string | null; body: T } | { status: number; version: string | null; body: ApiErrorBody };
 
@@ -92,9 +116,13 @@ export class ConfigStoreCore {
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly log: (line: Record<string, unknown>) => void;
+  private readonly startedAtMs: number;
+  private readonly writeCounts = new Map<string, number>();
+  private readonly snapshotSizes = new Map<string, NonNullable<StoreMetrics["snapshot"]>>();
 
   constructor(private readonly options: ConfigStoreOptions) {
     this.now = options.now ?? (() => new Date());
+    this.startedAtMs = this.now().getTime();
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.log = options.log ?? ((line) => console.log(JSON.stringify(line)));
   }
@@ -189,12 +217,12 @@ export class ConfigStoreCore {
   async apply(input: ApplyInput): Promise<StoreAnswer<WriteResult>> {
     await this.load();
     if (input.dryRun) return this.applyNow(input);
-    return this.exclusive(() => this.applyNow(input));
+    return this.counted("apply", await this.exclusive(() => this.applyNow(input)));
   }
 
   async delete(ref: ResourceRef, context: WriteContext): Promise<StoreAnswer<WriteResult>> {
     await this.load();
-    return this.exclusive(async () => {
+    return this.counted("delete", await this.exclusive(async () => {
       const stale = this.precondition(context.ifMatch);
       if (stale) return stale;
       const kind = resolveKind(ref.kind);
@@ -207,12 +235,12 @@ export class ConfigStoreCore {
         return this.fail("conflict", `deleting ${formatResourceRef(refFromKey(key))} would leave the config invalid (${plural(plan.issues.length, "issue")}); nothing was changed`, { issues: plan.issues });
       }
       return this.commit(plan, { action: "delete", author: context.author });
-    });
+    }));
   }
 
   async rollback(version: string, context: WriteContext): Promise<StoreAnswer<WriteResult>> {
     await this.load();
-    return this.exclusive(async () => {
+    return this.counted("rollback", await this.exclusive(async () => {
       const stale = this.precondition(context.ifMatch);
       if (stale) return stale;
       if (version === this.state.version) return this.ok(unchangedResult(version, []));
@@ -232,7 +260,59 @@ export class ConfigStoreCore {
         { ok: true, version, snapshot: published, resources: new Map(target), summary: { created: of("created"), changed: of("changed"), unchanged: [], deleted: of("deleted") }, changes, warnings: [] },
         { action: "rollback", author: context.author, rollbackTo: version },
       );
-    });
+    }));
+  }
+
+  // ---- metrics --------------------------------------------------------------------------------
+
+  async metrics(): Promise<StoreMetrics> {
+    await this.load();
+    const version = this.state.version;
+    const resources: Record<string, number> = {};
+    for (const resource of this.resources.values()) resources[resource.ref.kind] = (resources[resource.ref.kind] ?? 0) + 1;
+    const [latest] = await this.recentHistory(1);
+    const writes: StoreMetrics["writes"] = [];
+    const rejected: StoreMetrics["rejected"] = [];
+    for (const [key, count] of this.writeCounts) {
+      const [action, outcome, reason] = key.split("|") as [WriteAction, "published" | "unchanged" | "rejected", ApiErrorCode];
+      if (outcome === "rejected") rejected.push({ action, reason, count });
+      else writes.push({ action, result: outcome, count });
+    }
+    return {
+      startedAtMs: this.startedAtMs,
+      version,
+      historyEntries: this.state.seq,
+      lastWriteAt: latest?.at ?? null,
+      resources,
+      snapshot: version === null ? null : await this.snapshotSize(version),
+      writes,
+      rejected,
+    };
+  }
+
+  /** Counts a write's outcome (dry runs are not writes and are not counted). */
+  private counted(action: WriteAction, answer: StoreAnswer<WriteResult>): StoreAnswer<WriteResult> {
+    const key = answer.status === 200 ? `${action}|${(answer.body as WriteResult).changed ? "published" : "unchanged"}` : `${action}|rejected|${(answer.body as ApiErrorBody).error.code}`;
+    this.writeCounts.set(key, (this.writeCounts.get(key) ?? 0) + 1);
+    return answer;
+  }
+
+  private async snapshotSize(version: string): Promise<StoreMetrics["snapshot"]> {
+    const known = this.snapshotSizes.get(version);
+    if (known) return known;
+    const snapshot = await this.snapshotOf(version);
+    if (!snapshot) return null;
+    const size = {
+      bytes: byteLength(JSON.stringify(snapshot)),
+      gateways: snapshot.gateways.length,
+      virtualHosts: snapshot.virtualHosts.length,
+      routes: snapshot.routes.length,
+      clusters: Object.keys(snapshot.clusters).length,
+      endpoints: Object.values(snapshot.clusters).reduce((sum, cluster) => sum + cluster.endpoints.length, 0),
+    };
+    this.snapshotSizes.clear(); // only the current version's is asked for
+    this.snapshotSizes.set(version, size);
+    return size;
   }
 
   // ---- internals ------------------------------------------------------------------------------

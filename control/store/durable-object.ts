@@ -54,6 +54,9 @@ export class ConfigStore extends DurableObject<ControlBindings> {
   rollback(version: string, context: WriteContext) {
     return this.core.rollback(version, context);
   }
+  metrics() {
+    return this.core.metrics();
+  }
 }
 
 /** The Durable Object storage API, narrowed to StoreStorage. */

@@ -3,6 +3,7 @@ import path from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CURRENT_POINTER_KEY } from "../../control/store/keys.js";
+import { parsePrometheusText } from "../../policies/telemetry/prometheus-parse.js";
 import { parseAllDocuments } from "yaml";
 import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
 import { READER_TOKEN, startTestMesh, type ApiAnswer, type TestMesh } from "./support/control-fixture.js";
@@ -284,11 +285,58 @@ spec:
     const document = await mesh.api("GET", "/v1/openapi.json", { token: READER_TOKEN });
     expect(document.status).toBe(200);
     expect(document.body.openapi).toBe("3.1.0");
-    expect(Object.keys(document.body.paths).sort()).toEqual(["/v1/apply", "/v1/diff", "/v1/explain", "/v1/history", "/v1/resources", "/v1/resources/{kind}/{namespace}/{name}", "/v1/rollback", "/v1/snapshot", "/v1/validate"]);
+    expect(Object.keys(document.body.paths).sort()).toEqual([
+      "/v1/apply",
+      "/v1/diff",
+      "/v1/explain",
+      "/v1/history",
+      "/v1/metrics",
+      "/v1/resources",
+      "/v1/resources/{kind}/{namespace}/{name}",
+      "/v1/rollback",
+      "/v1/snapshot",
+      "/v1/validate",
+    ]);
+    expect(Object.keys(document.body.paths["/v1/metrics"].get.responses["200"].content)).toEqual(["text/plain; version=0.0.4"]);
     const page = await fetch(new URL("/docs", mesh.controlUrl));
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
     expect(await page.text()).toContain("POST /v1/apply");
+  });
+
+  it("serves the control plane's metrics to any token, in the Prometheus text format", async () => {
+    expectError(await mesh.api("GET", "/v1/metrics", { token: null }), 401, "unauthorized");
+    const scraped = await mesh.api("GET", "/v1/metrics", { token: READER_TOKEN });
+    expect(scraped.status).toBe(200);
+    expect(scraped.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+    expect(scraped.headers.get("cache-control")).toBe("no-store");
+    const families = parsePrometheusText(scraped.text);
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      families.get(name)!.samples.find((sample) => Object.entries(labels).every(([label, wanted]) => sample.labels[label] === wanted))!.value;
+
+    const current = (await mesh.api("GET", "/v1/history?limit=1")).body;
+    expect(families.get("mesh_control_config_version_info")!.samples).toEqual([{ name: "mesh_control_config_version_info", labels: { version: current.version }, value: 1 }]);
+    expect(value("mesh_control_config_history_entries")).toBe(current.entries[0].seq);
+    expect(value("mesh_control_config_last_write_timestamp_seconds")).toBe(Date.parse(current.entries[0].at) / 1000);
+    // The earlier tests of this file: applies that published, the broken canary, stale If-Match, a delete that would break a route.
+    expect(families.get("mesh_control_config_writes_total")!.type).toBe("counter");
+    expect(value("mesh_control_config_writes_total", { action: "apply", result: "published" })).toBeGreaterThanOrEqual(3);
+    expect(value("mesh_control_config_writes_total", { action: "rollback", result: "published" })).toBeGreaterThanOrEqual(1);
+    expect(value("mesh_control_config_writes_rejected_total", { action: "apply", reason: "invalid_config" })).toBeGreaterThanOrEqual(1);
+    expect(value("mesh_control_config_writes_rejected_total", { action: "apply", reason: "precondition_failed" })).toBeGreaterThanOrEqual(5);
+    expect(value("mesh_control_config_writes_rejected_total", { action: "delete", reason: "conflict" })).toBeGreaterThanOrEqual(1);
+    expect(value("mesh_control_config_writes_rejected_total", { action: "rollback", reason: "not_found" })).toBeGreaterThanOrEqual(1);
+    // Refused before reaching the store (403, 413 by declared length, 415): not counted as store refusals.
+    expect(families.get("mesh_control_config_writes_rejected_total")!.samples.map((sample) => sample.labels.reason)).not.toContain("forbidden");
+
+    const published = (await mesh.readKv(`config/snapshots/${current.version}`))!;
+    expect(value("mesh_control_config_snapshot_bytes")).toBe(new TextEncoder().encode(published).length);
+    const snapshot = JSON.parse(published);
+    expect(value("mesh_control_config_snapshot_objects", { type: "routes" })).toBe(snapshot.routes.length);
+    expect(value("mesh_control_config_snapshot_objects", { type: "clusters" })).toBe(Object.keys(snapshot.clusters).length);
+    const resources = (await mesh.api("GET", "/v1/resources")).body.items as { kind: string }[];
+    expect(value("mesh_control_config_resources", { kind: "ServiceEntry" })).toBe(resources.filter((item) => item.kind === "ServiceEntry").length);
+    expect(value("process_start_time_seconds")).toBeGreaterThan(Date.now() / 1000 - 600);
   });
 });
 

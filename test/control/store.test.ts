@@ -297,3 +297,42 @@ describe("delete, rollback, history, diff", () => {
     expect(applied.version).toBe(dry.version);
   });
 });
+
+describe("metrics", () => {
+  it("counts the writes it accepted and refused since it started, and reports the current config's size", async () => {
+    const { core, kv } = store();
+    expect(await core.metrics()).toMatchObject({ version: null, historyEntries: 0, lastWriteAt: null, resources: {}, snapshot: null, writes: [], rejected: [] });
+
+    const v1 = ok(await core.apply({ text: bookinfo, ...admin }));
+    ok(await core.apply({ text: bookinfo, ...admin })); // unchanged
+    ok(await core.validate({ text: canary })); // a dry run is not a write
+    expect((await core.apply({ text: broken, ...admin })).status).toBe(400);
+    expect((await core.apply({ text: canary, ifMatch: { any: false, versions: ["stale"] }, ...admin })).status).toBe(412);
+    ok(await core.apply({ text: canary, ...admin }));
+    expect((await core.delete({ kind: "se", namespace: "bookinfo", name: "reviews" }, admin)).status).toBe(409);
+    ok(await core.rollback(v1.version, admin));
+
+    const metrics = await core.metrics();
+    expect(metrics).toMatchObject({ version: v1.version, historyEntries: 3, lastWriteAt: "2026-01-02T03:04:05.000Z", resources: { Gateway: 1, ServiceEntry: 5, DestinationRule: 1, VirtualService: 1 } });
+    expect(metrics.startedAtMs).toBe(Date.parse("2026-01-02T03:04:05Z"));
+    expect(metrics.writes).toEqual(
+      expect.arrayContaining([
+        { action: "apply", result: "published", count: 2 },
+        { action: "apply", result: "unchanged", count: 1 },
+        { action: "rollback", result: "published", count: 1 },
+      ]),
+    );
+    expect(metrics.writes).toHaveLength(3);
+    expect(metrics.rejected).toEqual(
+      expect.arrayContaining([
+        { action: "apply", reason: "invalid_config", count: 1 },
+        { action: "apply", reason: "precondition_failed", count: 1 },
+        { action: "delete", reason: "conflict", count: 1 },
+      ]),
+    );
+    expect(metrics.rejected).toHaveLength(3);
+    // The size of what gateways read from KV.
+    const published = (await kv.get(snapshotKey(v1.version)))!;
+    expect(metrics.snapshot).toEqual({ bytes: new TextEncoder().encode(published).length, gateways: 1, virtualHosts: 1, routes: 8, clusters: 7, endpoints: 7 });
+  });
+});
