@@ -173,6 +173,7 @@ export class SnapshotSecurity {
       },
       ...(source.refreshIntervalMs !== undefined ? { maxAgeMs: source.refreshIntervalMs } : {}),
       freshnessOf: (bundle) => (bundle.refreshHintSeconds !== undefined ? bundle.refreshHintSeconds * 1000 : undefined),
+      onError: (message) => log({ event: "trust_bundle_fetch_failed", trust_domain: trustDomain, reason: message }),
     }));
   }
 
@@ -193,6 +194,7 @@ export class SnapshotSecurity {
         return keys.filter((key): key is JWK => typeof key === "object" && key !== null && typeof (key as JWK).kty === "string");
       },
       ...(rule.timeoutMs !== undefined ? { timeoutMs: rule.timeoutMs } : {}),
+      onError: (message) => this.state.options.log({ event: "jwks_fetch_failed", issuer: rule.issuer, reason: message }),
     }));
     const keys = await document.get(now, options);
     return { keys, generation: document.generation };

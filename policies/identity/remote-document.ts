@@ -27,6 +27,8 @@ export interface RemoteDocumentOptions<T> {
   maxBytes?: number;
   /** Builds the abort signal of one fetch; default `AbortSignal.timeout(timeoutMs)`. */
   signal?: (timeoutMs: number) => AbortSignal;
+  /** Told about every failed fetch (the last good document stays in use). */
+  onError?: (message: string) => void;
 }
 
 export interface GetOptions {
@@ -121,7 +123,9 @@ export class RemoteDocument<T> {
     this.attemptedAt = now;
     try {
       const signal = (this.options.signal ?? ((ms: number) => AbortSignal.timeout(ms)))(this.timeoutMs);
-      const response = await this.options.fetch(this.options.url, { method: "GET", headers: { accept: "application/json" }, redirect: "error", signal });
+      // Redirects are not followed (a key source that moves is a configuration change); Workers
+      // only know "follow" and "manual", and a 3xx is not ok below.
+      const response = await this.options.fetch(this.options.url, { method: "GET", headers: { accept: "application/json" }, redirect: "manual", signal });
       if (!response.ok) {
         await response.body?.cancel();
         throw new Error(`HTTP ${response.status}`);
@@ -139,6 +143,7 @@ export class RemoteDocument<T> {
       this.lastError = undefined;
     } catch (error) {
       this.lastError = `${this.options.url}: ${(error as Error).message}`;
+      this.options.onError?.(this.lastError);
     }
   }
 }

@@ -113,6 +113,9 @@ describe("RemoteDocument", () => {
   });
 
   it("refuses documents larger than maxBytes, and does not follow redirects", async () => {
+    const moved = new RemoteDocument({ url: "https://idp.test/jwks", fetch: async () => new Response(null, { status: 302, headers: { location: "https://evil.test/jwks" } }), parse });
+    expect(await moved.get(0)).toBeUndefined();
+    expect(moved.lastError).toContain("HTTP 302");
     const seen: RequestInit[] = [];
     const big: Fetcher = async (_url, init) => {
       seen.push(init);
@@ -121,6 +124,6 @@ describe("RemoteDocument", () => {
     const document = new RemoteDocument({ url: "https://idp.test/jwks", fetch: big, parse, maxBytes: 1_000 });
     expect(await document.get(0)).toBeUndefined();
     expect(document.lastError).toContain("exceeds 1000 bytes");
-    expect(seen[0]!.redirect).toBe("error");
+    expect(seen[0]!.redirect).toBe("manual");
   });
 });
