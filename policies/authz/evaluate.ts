@@ -3,6 +3,9 @@ import { cidrContains, parseCidr, type Cidr } from "./cidr.js";
 import { anyMatches, wildcardMatches } from "./match.js";
 import type { AuthzRequest } from "./request.js";
 
+const REQUEST_KEYS = /^request\.auth\./;
+const PEER_KEYS = /^source\.(principal|namespace|serviceAccount)$/;
+
 /**
  * Istio's AuthorizationPolicy evaluation, pure:
  *
@@ -63,7 +66,7 @@ function decide(policies: readonly CompiledAuthorizationPolicy[], context: Match
     if (policy.action !== "DENY") continue;
     const rule = matchingRule(policy, context);
     if (rule !== undefined) {
-      const missing = missingCredential([policy.rules[rule]!], context.request, "deny");
+      const missing = missingForDeny(policy.rules[rule]!, context.request);
       return { allowed: false, reason: "deny-matched", policy: policy.name, rule, audit, ...(missing ? { missing } : {}) };
     }
   }
@@ -73,7 +76,12 @@ function decide(policies: readonly CompiledAuthorizationPolicy[], context: Match
     const rule = matchingRule(policy, context);
     if (rule !== undefined) return { allowed: true, reason: "allow-matched", policy: policy.name, rule, audit };
   }
-  const missing = missingCredential(allows.flatMap((policy) => policy.rules), context.request, "allow");
+  // Would some ALLOW rule match if the request presented the credential it lacks?
+  const couldMatch = (credential: "request" | "peer") => {
+    const hypothetical = context.assuming(credential);
+    return allows.some((policy) => matchingRule(policy, hypothetical) !== undefined);
+  };
+  const missing = !context.request.requestAuth && couldMatch("request") ? "request" : !context.request.peer && couldMatch("peer") ? "peer" : undefined;
   return { allowed: false, reason: "no-allow-matched", audit, ...(missing ? { missing } : {}) };
 }
 
@@ -98,11 +106,13 @@ function field(values: readonly string[] | undefined, notValues: readonly string
 
 function sourceMatches(source: CompiledSource, context: MatchContext): boolean {
   const { peer, requestAuth } = context.request;
+  const assumePeer = context.assume === "peer";
+  const assumeRequest = context.assume === "request";
   return (
-    field(source.principals, source.notPrincipals, (pattern) => context.principalMatches(pattern, peer?.principal)) &&
-    field(source.requestPrincipals, source.notRequestPrincipals, (pattern) => wildcardMatches(pattern, requestAuth?.principal)) &&
-    field(source.namespaces, source.notNamespaces, (pattern) => wildcardMatches(pattern, peer?.namespace)) &&
-    field(source.serviceAccounts, source.notServiceAccounts, (pattern) => wildcardMatches(pattern, peer?.serviceAccount)) &&
+    (assumePeer || field(source.principals, source.notPrincipals, (pattern) => context.principalMatches(pattern, peer?.principal))) &&
+    (assumeRequest || field(source.requestPrincipals, source.notRequestPrincipals, (pattern) => wildcardMatches(pattern, requestAuth?.principal))) &&
+    (assumePeer || field(source.namespaces, source.notNamespaces, (pattern) => wildcardMatches(pattern, peer?.namespace))) &&
+    (assumePeer || field(source.serviceAccounts, source.notServiceAccounts, (pattern) => wildcardMatches(pattern, peer?.serviceAccount))) &&
     field(source.ipBlocks, source.notIpBlocks, (block) => context.inBlock(block, context.request.sourceIp)) &&
     field(source.remoteIpBlocks, source.notRemoteIpBlocks, (block) => context.inBlock(block, context.request.remoteIp ?? context.request.sourceIp))
   );
@@ -119,6 +129,8 @@ function operationMatches(operation: CompiledOperation, context: MatchContext): 
 }
 
 function conditionMatches(condition: CompiledCondition, context: MatchContext): boolean {
+  if (context.assume === "request" && REQUEST_KEYS.test(condition.key)) return true;
+  if (context.assume === "peer" && PEER_KEYS.test(condition.key)) return true;
   const values = context.attribute(condition.key);
   const isIp = condition.key === "source.ip" || condition.key === "remote.ip";
   const test = (pattern: string) =>
@@ -135,8 +147,14 @@ class MatchContext {
   constructor(
     readonly request: AuthzRequest,
     options: AuthzOptions,
+    /** Hypothetical matching: treat everything that depends on this credential as satisfied (some credential could satisfy it). */
+    readonly assume?: "request" | "peer",
   ) {
     this.aliases = new Set(options.trustDomainAliases ?? []);
+  }
+
+  assuming(credential: "request" | "peer"): MatchContext {
+    return new MatchContext(this.request, { trustDomainAliases: [...this.aliases] }, credential);
   }
 
   /** A principal pattern matches the peer; with trust domain aliases, `old-td/ns/a/sa/b` also matches `td/ns/a/sa/b` and vice versa. */
@@ -205,26 +223,14 @@ export function claimValues(claims: Record<string, unknown> | undefined, path: r
   return Array.isArray(value) ? value.flatMap(scalar) : scalar(value);
 }
 
-const REQUEST_KEYS = /^request\.auth\./;
-const PEER_KEYS = /^source\.(principal|namespace|serviceAccount)$/;
 
-/** Whether presenting a credential the request lacks could change this denial. */
-function missingCredential(rules: readonly CompiledAuthzRule[], request: AuthzRequest, stage: "deny" | "allow"): "request" | "peer" | undefined {
-  const uses = (check: (rule: CompiledAuthzRule) => boolean) => rules.some(check);
-  const usesRequest = uses(
-    (rule) =>
-      (rule.from ?? []).some((source) => (stage === "allow" ? source.requestPrincipals : source.notRequestPrincipals) !== undefined) ||
-      (rule.when ?? []).some((condition) => REQUEST_KEYS.test(condition.key) && (stage === "allow" ? condition.values : condition.notValues) !== undefined),
-  );
-  if (!request.requestAuth && usesRequest) return "request";
-  const usesPeer = uses(
-    (rule) =>
-      (rule.from ?? []).some((source) =>
-        stage === "allow"
-          ? source.principals !== undefined || source.namespaces !== undefined || source.serviceAccounts !== undefined
-          : source.notPrincipals !== undefined || source.notNamespaces !== undefined || source.notServiceAccounts !== undefined,
-      ) || (rule.when ?? []).some((condition) => PEER_KEYS.test(condition.key) && (stage === "allow" ? condition.values : condition.notValues) !== undefined),
-  );
-  if (!request.peer && usesPeer) return "peer";
+/** Whether this matched DENY rule matched because a credential is absent (`notRequestPrincipals`, `notPrincipals`, ...): presenting one could un-match it. */
+function missingForDeny(rule: CompiledAuthzRule, request: AuthzRequest): "request" | "peer" | undefined {
+  const sources = rule.from ?? [];
+  const conditions = rule.when ?? [];
+  const byAbsence = (keys: RegExp, notFields: (source: CompiledSource) => unknown[]) =>
+    sources.some((source) => notFields(source).some((field) => field !== undefined)) || conditions.some((condition) => keys.test(condition.key) && condition.notValues !== undefined);
+  if (!request.requestAuth && byAbsence(REQUEST_KEYS, (source) => [source.notRequestPrincipals])) return "request";
+  if (!request.peer && byAbsence(PEER_KEYS, (source) => [source.notPrincipals, source.notNamespaces, source.notServiceAccounts])) return "peer";
   return undefined;
 }

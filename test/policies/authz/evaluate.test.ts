@@ -168,6 +168,10 @@ describe("a denial a credential could turn around", () => {
     expect(evaluateAuthorization(needsPeer, request()).decision.missing).toBe("peer");
     const denyAnonymous = [policy("DENY", [{ from: [{ notRequestPrincipals: ["*"] }] }])];
     expect(evaluateAuthorization(denyAnonymous, request()).decision.missing).toBe("request");
+    // Only when a rule would otherwise match: a token for /me does not help a request for /orders.
+    const tokenForMe = [policy("ALLOW", [{ from: [{ requestPrincipals: ["*"] }], to: [{ paths: ["/me"] }] }])];
+    expect(evaluateAuthorization(tokenForMe, request({ path: "/orders/1" })).decision.missing).toBeUndefined();
+    expect(evaluateAuthorization(tokenForMe, request({ path: "/me" })).decision.missing).toBe("request");
     const wrongPath = [policy("ALLOW", [{ to: [{ paths: ["/public/*"] }] }])];
     expect(evaluateAuthorization(wrongPath, request()).decision.missing).toBeUndefined();
     const alice = { principal: "https://idp.test/alice", claims: {}, audiences: [] };
