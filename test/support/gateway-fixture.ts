@@ -39,6 +39,8 @@ export interface TestGatewayOptions {
   captureLogs?: boolean;
   /** Start with an empty config store (nothing seeded); `resources` must then be `[]`. */
   seed?: boolean;
+  /** The `request.cf` object every request carries (e.g. a `tlsClientAuth` as the edge reports a verified client certificate). */
+  cf?: Record<string, unknown>;
 }
 
 export interface GatewayRequestInit extends RequestInit {
@@ -107,6 +109,7 @@ export async function startTestGateway(resources: ConfigInput, options: TestGate
   if (options.bindings) localOptions.bindings = options.bindings;
   if (options.labels !== undefined) localOptions.labels = options.labels;
   if (options.persistDir !== undefined) localOptions.persistDir = options.persistDir;
+  if (options.cf !== undefined) localOptions.cf = options.cf;
   const logs: Record<string, unknown>[] = [];
   if (options.captureLogs) {
     localOptions.onWorkerLine = (line) => {
