@@ -19,6 +19,7 @@ import {
   setKey,
   snapshotKey,
   STATE_KEY,
+  WRITE_COUNTS_KEY,
 } from "./keys.js";
 import { compileSet, planApply, planDelete, planReplace, type Plan } from "./plan.js";
 import type { KvStore, StoreStorage } from "./ports.js";
@@ -71,12 +72,11 @@ export interface ApplyInput extends WriteContext {
 export type WriteAction = "apply" | "delete" | "rollback";
 
 /**
- * What the store reports about itself for `GET /v1/metrics`: counters since this instance
- * started (a Durable Object restarts on deploys and after idling), and gauges read from its
- * persistent state.
+ * What the store reports about itself for `GET /v1/metrics`. The write counters are kept in its
+ * storage (a Durable Object is evicted after idling, and counters that restarted every time
+ * would say little), so they count from the day the store was created, or this code deployed.
  */
 export interface StoreMetrics {
-  startedAtMs: number;
   version: string | null;
   /** The number of the last history entry: every version ever published, across restarts. */
   historyEntries: number;
@@ -86,9 +86,9 @@ export interface StoreMetrics {
   resources: Record<string, number>;
   /** The current snapshot as published to KV: its JSON size and what it holds. */
   snapshot: { bytes: number; gateways: number; virtualHosts: number; routes: number; clusters: number; endpoints: number } | null;
-  /** Writes accepted since start: `published` made a new version, `unchanged` found it already current. */
+  /** Writes accepted: `published` made a new version, `unchanged` found it already current. */
   writes: { action: WriteAction; result: "published" | "unchanged"; count: number }[];
-  /** Writes refused since start, by the API error code the caller got. */
+  /** Writes refused, by the API error code the caller got. */
   rejected: { action: WriteAction; reason: ApiErrorCode; count: number }[];
 }
 
@@ -116,13 +116,11 @@ export class ConfigStoreCore {
   private readonly now: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly log: (line: Record<string, unknown>) => void;
-  private readonly startedAtMs: number;
-  private readonly writeCounts = new Map<string, number>();
+  private writeCounts: Record<string, number> = {};
   private readonly snapshotSizes = new Map<string, NonNullable<StoreMetrics["snapshot"]>>();
 
   constructor(private readonly options: ConfigStoreOptions) {
     this.now = options.now ?? (() => new Date());
-    this.startedAtMs = this.now().getTime();
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.log = options.log ?? ((line) => console.log(JSON.stringify(line)));
   }
@@ -130,7 +128,8 @@ export class ConfigStoreCore {
   /** Loads the state and the current set from storage (once). */
   load(): Promise<void> {
     this.loaded ??= (async () => {
-      const state = (await this.options.storage.get(STATE_KEY)) as State | undefined;
+      const [state, counts] = (await Promise.all([this.options.storage.get(STATE_KEY), this.options.storage.get(WRITE_COUNTS_KEY)])) as [State | undefined, Record<string, number> | undefined];
+      this.writeCounts = { ...counts };
       if (state) {
         this.state = state;
         if (state.version !== null) this.resources = (await this.loadSet(state.version)) ?? new Map();
@@ -273,13 +272,12 @@ export class ConfigStoreCore {
     const [latest] = await this.recentHistory(1);
     const writes: StoreMetrics["writes"] = [];
     const rejected: StoreMetrics["rejected"] = [];
-    for (const [key, count] of this.writeCounts) {
+    for (const [key, count] of Object.entries(this.writeCounts)) {
       const [action, outcome, reason] = key.split("|") as [WriteAction, "published" | "unchanged" | "rejected", ApiErrorCode];
       if (outcome === "rejected") rejected.push({ action, reason, count });
       else writes.push({ action, result: outcome, count });
     }
     return {
-      startedAtMs: this.startedAtMs,
       version,
       historyEntries: this.state.seq,
       lastWriteAt: latest?.at ?? null,
@@ -290,10 +288,15 @@ export class ConfigStoreCore {
     };
   }
 
-  /** Counts a write's outcome (dry runs are not writes and are not counted). */
-  private counted(action: WriteAction, answer: StoreAnswer<WriteResult>): StoreAnswer<WriteResult> {
+  /**
+   * Counts a write's outcome (dry runs are not writes and are not counted), in memory at once and
+   * in storage after the answer is settled: a failure to save a count never fails the write, and
+   * the count is the only thing a refused write leaves in storage.
+   */
+  private async counted(action: WriteAction, answer: StoreAnswer<WriteResult>): Promise<StoreAnswer<WriteResult>> {
     const key = answer.status === 200 ? `${action}|${(answer.body as WriteResult).changed ? "published" : "unchanged"}` : `${action}|rejected|${(answer.body as ApiErrorBody).error.code}`;
-    this.writeCounts.set(key, (this.writeCounts.get(key) ?? 0) + 1);
+    this.writeCounts[key] = (this.writeCounts[key] ?? 0) + 1;
+    await this.options.storage.putMany({ [WRITE_COUNTS_KEY]: { ...this.writeCounts } }).catch((error: unknown) => this.log({ event: "write_count_failed", message: (error as Error).message }));
     return answer;
   }
 

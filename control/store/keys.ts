@@ -15,6 +15,7 @@ import { CURRENT_POINTER_KEY, snapshotKey } from "../../policies/snapshot/kv-lay
  *   set:<version>                the resource keys of a version and the digest of each resource
  *   blob:<sha256>                one resource's raw JSON, stored once however many versions share it
  *   history:<seq, 12 digits>     one history entry
+ *   metrics:writes               writes accepted and refused, by action and outcome (for /v1/metrics)
  */
 
 export { CURRENT_POINTER_KEY, snapshotKey };
@@ -29,6 +30,7 @@ export const STATE_KEY = "state";
 export const setKey = (version: string) => `set:${version}`;
 export const blobKey = (digest: string) => `blob:${digest}`;
 export const HISTORY_PREFIX = "history:";
+export const WRITE_COUNTS_KEY = "metrics:writes";
 export const historyKey = (seq: number) => `${HISTORY_PREFIX}${String(seq).padStart(12, "0")}`;
 
 /** Workers KV's value size limit. */

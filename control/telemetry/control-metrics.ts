@@ -20,14 +20,13 @@ const KINDS = ["Gateway", "VirtualService", "DestinationRule", "ServiceEntry"];
 export function controlMetricsText(metrics: StoreMetrics): string {
   const registry = new MetricRegistry();
   const info = registry.gauge("mesh_control_config_version_info", "The config version the control plane publishes to KV (value 1); gateways report theirs as mesh_config_version_info.", ["version"]);
-  const writes = registry.counter("mesh_control_config_writes_total", "Writes the config store accepted since it started: result=published made a new version, unchanged found it already current.", ["action", "result"]);
-  const rejected = registry.counter("mesh_control_config_writes_rejected_total", "Writes the config store refused since it started, by the API error code the caller got.", ["action", "reason"]);
+  const writes = registry.counter("mesh_control_config_writes_total", "Writes the config store accepted: result=published made a new version, unchanged found it already current.", ["action", "result"]);
+  const rejected = registry.counter("mesh_control_config_writes_rejected_total", "Writes the config store refused, by the API error code the caller got.", ["action", "reason"]);
   const history = registry.gauge("mesh_control_config_history_entries", "Versions published since the store was created (the last history entry's number; survives restarts).");
   const lastWrite = registry.gauge("mesh_control_config_last_write_timestamp_seconds", "When the last version was published (Unix seconds).");
   const resources = registry.gauge("mesh_control_config_resources", "Resources in the current config, by kind.", ["kind"]);
   const snapshotBytes = registry.gauge("mesh_control_config_snapshot_bytes", "Size of the current snapshot as published to KV (JSON bytes; a KV value may hold 25 MiB).");
   const snapshotObjects = registry.gauge("mesh_control_config_snapshot_objects", "What the current snapshot holds: gateways, virtual_hosts, routes, clusters, endpoints.", ["type"]);
-  const started = registry.gauge("process_start_time_seconds", "When this config store instance started (a change means its counters restarted).");
 
   if (metrics.version !== null) info.set({ version: metrics.version }, 1);
   for (const action of Object.keys(REFUSALS) as WriteAction[]) {
@@ -44,6 +43,5 @@ export function controlMetricsText(metrics: StoreMetrics): string {
     const { gateways, virtualHosts, routes, clusters, endpoints } = metrics.snapshot;
     for (const [type, value] of Object.entries({ gateways, virtual_hosts: virtualHosts, routes, clusters, endpoints })) snapshotObjects.set({ type }, value);
   }
-  started.set({}, Math.floor(metrics.startedAtMs / 1000));
   return formatPrometheusText(registry.collect());
 }

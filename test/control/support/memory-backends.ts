@@ -7,7 +7,10 @@ import type { KvStore, StoreStorage } from "../../../control/store/ports.js";
  */
 
 export interface WriteLog {
+  /** The config's writes (resources, versions, history, pointer), in order. */
   entries: string[];
+  /** The store's own write counters (`metrics:writes`, for /v1/metrics), kept apart so `entries` says what a write did to the config. */
+  bookkeeping?: string[];
 }
 
 export class MemoryStorage implements StoreStorage {
@@ -34,7 +37,9 @@ export class MemoryStorage implements StoreStorage {
       throw error;
     }
     for (const [key, value] of Object.entries(entries)) this.data.set(key, clone(value));
-    this.log.entries.push(`do:${Object.keys(entries).sort().join(",")}`);
+    const keys = Object.keys(entries).sort();
+    if (keys.every((key) => key.startsWith("metrics:"))) (this.log.bookkeeping ??= []).push(`do:${keys.join(",")}`);
+    else this.log.entries.push(`do:${keys.join(",")}`);
   }
 
   async list(options: { prefix: string; reverse?: boolean; limit?: number }): Promise<Map<string, unknown>> {
