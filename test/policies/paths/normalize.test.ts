@@ -67,7 +67,9 @@ describe("BASE (the default)", () => {
 describe("MERGE_SLASHES and DECODE_AND_MERGE_SLASHES", () => {
   it("merges slashes after BASE", () => {
     expect(path("//admin", MERGE)).toBe("/admin");
-    expect(path("/a//..//admin///", MERGE)).toBe("/admin/");
+    // As in Envoy, dot segments go first, then slashes merge: '..' removes the empty segment.
+    expect(path("/a//..//admin///", MERGE)).toBe("/a/admin/");
+    expect(path("/a/b/..//admin", MERGE)).toBe("/a/admin");
     expect(path("/admin%2F", MERGE)).toContain("escaped slash");
   });
 
