@@ -3,7 +3,9 @@ import { PROMETHEUS_CONTENT_TYPE } from "../policies/telemetry/prometheus-text.j
 import { openApiDocument } from "./api/openapi.js";
 import { referencePage } from "./api/reference.js";
 import { honoPath, ROUTES, type RouteSpec } from "./api/routes.js";
-import { ExplainRequest, ResourcePath, RollbackRequest } from "./api/schemas.js";
+import { ExplainRequest, ResourcePath, RollbackRequest, type DashboardResult } from "./api/schemas.js";
+import { dashboardData, gatewayTargets } from "./dashboard/data.js";
+import { dashboardPages } from "./dashboard/pages.js";
 import { CONFIG_STORE_NAME, parseControlSettings, type ControlBindings } from "./env.js";
 import { ApiError, apiError, type ApiErrorCode } from "./errors.js";
 import { bearerAuth, requireRole } from "./http/auth.js";
@@ -12,6 +14,7 @@ import type { ControlEnv } from "./http/context.js";
 import { etagOf, parseIfMatch } from "./http/if-match.js";
 import type { StoreClient } from "./store/client.js";
 import type { StoreAnswer } from "./store/config-store.js";
+import type { SealedSnapshot } from "./store/version.js";
 import { controlMetricsText } from "./telemetry/control-metrics.js";
 
 /**
@@ -50,6 +53,8 @@ export function createControlApp(dependencies: ControlDependencies = {}) {
   app.get("/", (c) => c.redirect("/docs"));
   app.get("/docs", (c) => c.html(referencePage()));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
+  // Public too: the dashboard page and its script hold no config; the data it fetches needs a token (/v1/dashboard).
+  app.route("/__mesh", dashboardPages());
 
   app.use("/v1/*", bearerAuth());
   app.use("/v1/*", async function currentVersionTag(c, next) {
@@ -102,6 +107,17 @@ export function createControlApp(dependencies: ControlDependencies = {}) {
   route(ROUTES.explain, async (c) => {
     const body = await readJsonBody(c, c.var.settings.MESH_MAX_BODY_BYTES, ExplainRequest);
     return respond(c, await c.var.store.explain(body));
+  });
+  route(ROUTES.dashboard, async (c) => {
+    const answer = await c.var.store.snapshot();
+    const snapshot = answer.status === 200 ? (answer.body as { snapshot: SealedSnapshot }).snapshot : undefined;
+    const body: DashboardResult = await dashboardData({
+      version: answer.status === 200 ? answer.version : null,
+      snapshot,
+      gateways: gatewayTargets(c.var.settings.MESH_GATEWAY_URLS, c.env.MESH_GATEWAY),
+      metricsToken: c.env.MESH_GATEWAY_METRICS_TOKEN || undefined,
+    });
+    return c.json(body);
   });
   route(ROUTES.metrics, async (c) => {
     const text = controlMetricsText(await c.var.store.metrics());

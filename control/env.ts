@@ -12,6 +12,12 @@ export interface ControlBindings {
   /** Secret, optional: a bearer token for read-only use. */
   MESH_READER_TOKEN?: string;
   MESH_MAX_BODY_BYTES?: string;
+  /** Gateways whose /__mesh/metrics the dashboard reads: comma-separated origins (npm start sets the local one). */
+  MESH_GATEWAY_URLS?: string;
+  /** Secret, optional: the gateways' MESH_METRICS_TOKEN, sent when reading their metrics. */
+  MESH_GATEWAY_METRICS_TOKEN?: string;
+  /** Optional service binding to the gateway worker (on Cloudflare, how one Worker reaches another). */
+  MESH_GATEWAY?: Fetcher;
   [name: string]: unknown;
 }
 
@@ -23,6 +29,27 @@ export const ControlSettings = z.object({
     .min(1024, "MESH_MAX_BODY_BYTES must be >= 1024")
     .max(16 * 1024 * 1024, "MESH_MAX_BODY_BYTES must be <= 16 MiB")
     .default(1024 * 1024),
+  /** Parsed into origins; at most 10 (one scrape each per dashboard refresh). */
+  MESH_GATEWAY_URLS: z
+    .string()
+    .default("")
+    .transform((text, context) => {
+      const urls = text
+        .split(",")
+        .map((url) => url.trim())
+        .filter(Boolean);
+      for (const url of urls) {
+        if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+          context.addIssue({ code: "custom", message: `MESH_GATEWAY_URLS: '${url}' is not an http(s) URL` });
+          return z.NEVER;
+        }
+      }
+      if (urls.length > 10) {
+        context.addIssue({ code: "custom", message: `MESH_GATEWAY_URLS names ${urls.length} gateways; at most 10` });
+        return z.NEVER;
+      }
+      return urls.map((url) => new URL(url).origin);
+    }),
 });
 export type ControlSettings = z.infer<typeof ControlSettings>;
 

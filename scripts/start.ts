@@ -134,7 +134,8 @@ async function main(): Promise<number> {
       controlPort,
       persistDir,
       gatewayBindings: { MESH_DEBUG_HEADERS: "true", MESH_CONFIG_TTL_MS: ttlMs },
-      controlBindings: { MESH_ADMIN_TOKEN: admin.token, MESH_READER_TOKEN: reader.token },
+      // The dashboard's live counts: the control worker reads the local gateway's /__mesh/metrics.
+      controlBindings: { MESH_ADMIN_TOKEN: admin.token, MESH_READER_TOKEN: reader.token, MESH_GATEWAY_URLS: `http://${HOST}:${port}` },
       log: new Log(LogLevel.WARN),
     });
     const seeded = await seedThroughApi(mesh.controlUrl, admin.token, configText, displayPath(configFile));
@@ -162,6 +163,10 @@ async function main(): Promise<number> {
   console.log(`  token     ${admin.from === "env" ? "from MESH_ADMIN_TOKEN" : `${admin.token}  (${admin.generated ? "generated, " : ""}kept in ${displayPath(tokenFile(home, "admin"))}; meshctl reads it there)`}`);
   console.log(`  reader    ${reader.from === "env" ? "from MESH_READER_TOKEN" : `${reader.token}  (read-only; ${displayPath(tokenFile(home, "reader"))})`}`);
   console.log(`  api docs  ${control}/docs`);
+  console.log(`  metrics   ${base}/__mesh/metrics  (the gateway: Istio's standard metrics, Prometheus text)`);
+  console.log(`            ${control}/v1/metrics  (the control plane; send a token: Authorization: Bearer <reader token>)`);
+  console.log(`  dashboard ${control}/__mesh/dashboard${reader.from === "env" ? "  (paste the reader token)" : `#token=${reader.token}`}`);
+  console.log(`  top       npx meshctl top  (rate, errors, p50/p99 per destination, refreshing)`);
   if (demo) {
     console.log("  services");
     for (const service of demo.services) console.log(`    ${service.name.padEnd(12)} ${service.version}  ${service.url}`);
@@ -233,7 +238,7 @@ async function seedThroughApi(controlUrl: URL, token: string, text: string, sour
 }
 
 function meshctlLines(bookinfo: boolean): string[] {
-  const lines = ["npx meshctl status                                    # the version each gateway serves", "npx meshctl get vs"];
+  const lines = ["npx meshctl status                                    # the version each gateway serves", "npx meshctl top                                       # live: rate, errors, p50/p99 per destination", "npx meshctl get vs"];
   if (bookinfo) {
     lines.push(
       "npx meshctl diff -f examples/canary-90-10.yaml         # what the canary changes",

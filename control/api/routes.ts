@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import {
   ApplyQuery,
+  DashboardResult,
   DiffQuery,
   DiffResult,
   ExplainRequest,
@@ -176,6 +177,17 @@ export const ROUTES = {
       "The control plane's metrics in the Prometheus text format 0.0.4, for a Prometheus scrape with the reader token (`authorization: {credentials: ...}`): the version published (`mesh_control_config_version_info`), writes accepted (`mesh_control_config_writes_total{action,result}`) and refused (`mesh_control_config_writes_rejected_total{action,reason}`) since the store started, versions ever published, the time of the last one, resources by kind, and the current snapshot's size (`mesh_control_config_snapshot_bytes`, `mesh_control_config_snapshot_objects{type}`).",
     access: "read",
     ok: { description: "Prometheus text exposition", schema: PrometheusText, mediaType: "text/plain; version=0.0.4" },
+    errors: [],
+  },
+  dashboard: {
+    method: "get",
+    path: "/v1/dashboard",
+    operationId: "dashboard",
+    summary: "The mesh as a graph, with live traffic",
+    description:
+      "What the page at /__mesh/dashboard draws: the current snapshot as a graph (gateways → hosts → routes → destinations, with each destination's share of its route and mirrors), and, when the control worker knows the gateways (MESH_GATEWAY_URLS, or a MESH_GATEWAY service binding), their requests, 5xx and p50/p99 per destination since they started, read from their /__mesh/metrics on each call.",
+    access: "read",
+    ok: { description: "the graph and the traffic", schema: DashboardResult },
     errors: [],
   },
 } satisfies Record<string, RouteSpec>;

@@ -117,6 +117,52 @@ export const ExplainResult = Explanation.meta({ id: "Explanation" });
 
 export const VersionResult = z.object({ version: z.string().nullable() });
 
+const TrafficStats = z
+  .object({
+    requests: z.number(),
+    errors: z.number().describe("requests answered 5xx"),
+    errorRatio: z.number().nullable(),
+    p50Ms: z.number().nullable(),
+    p99Ms: z.number().nullable(),
+  })
+  .meta({ id: "TrafficStats", description: "Istio's reporter=\"source\" metrics since the gateways started: requests, 5xx, and quantiles of istio_request_duration_milliseconds" });
+
+export const DashboardResult = z
+  .object({
+    version: z.string().nullable(),
+    generatedAt: z.string(),
+    graph: z.object({
+      nodes: z.array(z.object({ id: z.string(), kind: z.enum(["gateway", "host", "route", "destination"]), label: z.string(), detail: z.array(z.string()) })),
+      edges: z.array(
+        z.object({
+          from: z.string(),
+          to: z.string(),
+          kind: z.enum(["host", "route", "weight", "mirror"]),
+          label: z.string(),
+          share: z.number().optional().describe("the share of the route's requests, 0..1"),
+        }),
+      ),
+    }),
+    traffic: z.object({
+      configured: z.boolean().describe("false when the control worker knows no gateway (MESH_GATEWAY_URLS, MESH_GATEWAY binding)"),
+      sources: z.array(
+        z.object({
+          name: z.string(),
+          ok: z.boolean(),
+          error: z.string().optional(),
+          configVersion: z.string().nullable().optional(),
+          inSync: z.boolean().optional(),
+          sinceSeconds: z.number().nullable().optional(),
+        }),
+      ),
+      destinations: z.record(z.string(), TrafficStats).describe("by destination node id"),
+      unattributed: TrafficStats,
+      total: TrafficStats,
+    }),
+  })
+  .meta({ id: "Dashboard" });
+export type DashboardResult = z.infer<typeof DashboardResult>;
+
 export const PrometheusText = z.string().meta({ id: "PrometheusText", description: "Prometheus text exposition format 0.0.4 (# HELP, # TYPE and one line per sample)" });
 
 const Flag = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");

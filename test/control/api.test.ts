@@ -287,6 +287,7 @@ spec:
     expect(document.body.openapi).toBe("3.1.0");
     expect(Object.keys(document.body.paths).sort()).toEqual([
       "/v1/apply",
+      "/v1/dashboard",
       "/v1/diff",
       "/v1/explain",
       "/v1/history",

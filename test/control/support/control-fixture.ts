@@ -58,9 +58,12 @@ afterAll(async () => {
   if (scriptPath) await rm(path.dirname(scriptPath), { recursive: true, force: true });
 });
 
-export async function startTestMesh(options: { gatewayBindings?: Record<string, string>; controlBindings?: Record<string, string>; captureLogs?: boolean } = {}): Promise<TestMesh> {
+export async function startTestMesh(
+  options: { gatewayBindings?: Record<string, string>; controlBindings?: Record<string, string>; captureLogs?: boolean; ingressPort?: number } = {},
+): Promise<TestMesh> {
   const logs: Record<string, unknown>[] = [];
   const mesh = await startLocalMesh({
+    ...(options.ingressPort !== undefined ? { ingressPort: options.ingressPort } : {}),
     gatewayScript: await gatewayBundle(),
     controlScript: await controlBundle(),
     gatewayBindings: { MESH_CONFIG_TTL_MS: "100", ...options.gatewayBindings },
