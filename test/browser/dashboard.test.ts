@@ -87,7 +87,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in Chromium", () => {
     const page = await openDashboard(`#token=${READER_TOKEN}`);
     await page.waitForSelector("body[data-state=ready]", { timeout: 10_000 });
     // The token left the address bar for the tab's sessionStorage.
-    expect(await page.evaluate(() => [location.hash, sessionStorage.getItem("mesh-dashboard-token")])).toEqual(["", READER_TOKEN]);
+    expect(await page.evaluate(`[location.hash, sessionStorage.getItem("mesh-dashboard-token")]`)).toEqual(["", READER_TOKEN]);
     expect(await page.getAttribute("body", "data-version")).toBe(version);
 
     expect(await page.locator("g[data-kind=gateway]").count()).toBe(1);
@@ -144,7 +144,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in Chromium", () => {
     expect(await page.locator("#login-message").textContent()).toContain("reader token");
     await page.fill("#token", "not-a-token");
     await page.click("#login button");
-    await page.waitForFunction(() => document.querySelector("#login-message")?.textContent?.includes("refused"));
+    await page.waitForFunction(`document.querySelector("#login-message").textContent.includes("refused")`);
     expect(await page.locator("g[data-node-id]").count()).toBe(0);
     await page.fill("#token", READER_TOKEN);
     await page.click("#login button");
@@ -155,27 +155,30 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in Chromium", () => {
   });
 });
 
-/** Colours of a PNG, counted in a blank page's canvas (the dashboard's CSP rightly forbids doing it there). */
+/**
+ * Colours of a PNG, counted in a blank page's canvas (the dashboard's CSP rightly forbids doing it
+ * there). The browser-side code is a string: the tests' TypeScript has no DOM types.
+ */
 async function analyse(png: Buffer): Promise<{ distinct: number; dominantShare: number; has(rgb: number[]): boolean }> {
   const page = await browser.newPage();
   try {
-    const result = await page.evaluate(async (dataUrl) => {
+    const result = (await page.evaluate(`(async (dataUrl) => {
       const image = new Image();
       image.src = dataUrl;
       await image.decode();
       const canvas = document.createElement("canvas");
       canvas.width = image.width;
       canvas.height = image.height;
-      const context = canvas.getContext("2d")!;
+      const context = canvas.getContext("2d");
       context.drawImage(image, 0, 0);
       const pixels = context.getImageData(0, 0, image.width, image.height).data;
-      const counts = new Map<number, number>();
+      const counts = new Map();
       for (let index = 0; index < pixels.length; index += 4) {
-        const key = (pixels[index]! << 16) | (pixels[index + 1]! << 8) | pixels[index + 2]!;
-        counts.set(key, (counts.get(key) ?? 0) + 1);
+        const key = (pixels[index] << 16) | (pixels[index + 1] << 8) | pixels[index + 2];
+        counts.set(key, (counts.get(key) || 0) + 1);
       }
       return { counts: [...counts.entries()], total: pixels.length / 4 };
-    }, `data:image/png;base64,${png.toString("base64")}`);
+    })(${JSON.stringify(`data:image/png;base64,${png.toString("base64")}`)})`)) as { counts: [number, number][]; total: number };
     const counts = new Map(result.counts);
     const dominant = Math.max(...counts.values());
     return {
