@@ -161,6 +161,29 @@ describe("npm start", () => {
       const health = await requestOverHttp(new URL(url), "/__mesh/healthz");
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ configVersion: version });
+
+      // It says where the metrics and the dashboard are, and they answer.
+      const reader = /reader\s+(mesh_reader_\S+)/.exec(started.output())?.[1];
+      expect(started.output()).toContain(`metrics   ${url}/__mesh/metrics`);
+      expect(started.output()).toContain(`http://127.0.0.1:${controlPort}/v1/metrics`);
+      expect(started.output()).toContain(`dashboard http://127.0.0.1:${controlPort}/__mesh/dashboard#token=${reader}`);
+      expect(started.output()).toContain("npx meshctl top");
+      // (A request is counted once its response has been sent: poll for it.)
+      const counted = /^istio_requests_total\{reporter="source",.*destination_service="hello\.internal".*\} 1$/m;
+      let gatewayMetrics = "";
+      for (let tries = 0; tries < 50 && !counted.test(gatewayMetrics); tries++) {
+        if (tries > 0) await sleep(20);
+        gatewayMetrics = await (await requestOverHttp(new URL(url), "/__mesh/metrics")).text();
+      }
+      expect(gatewayMetrics).toMatch(counted);
+      const controlMetrics = await fetch(`http://127.0.0.1:${controlPort}/v1/metrics`, { headers: { authorization: `Bearer ${reader}` } });
+      expect(await controlMetrics.text()).toContain(`mesh_control_config_version_info{version="${version}"} 1`);
+      // The control worker was told where the local gateway is: the dashboard has its counts.
+      const dashboard = await fetch(`http://127.0.0.1:${controlPort}/v1/dashboard`, { headers: { authorization: `Bearer ${reader}` } });
+      const data = (await dashboard.json()) as { traffic: { sources: { ok: boolean; inSync: boolean }[]; destinations: Record<string, { requests: number }> } };
+      expect(data.traffic.sources).toEqual([expect.objectContaining({ ok: true, inSync: true })]);
+      expect(data.traffic.destinations["destination:hello.internal|"]?.requests).toBe(1);
+      expect((await fetch(`http://127.0.0.1:${controlPort}/__mesh/dashboard`)).status).toBe(200);
     } finally {
       await stop(started);
     }
