@@ -49,7 +49,7 @@ beforeAll(async () => {
 
 afterAll(() => mf?.dispose());
 
-async function control(method: string, target: string, body?: string): Promise<Response> {
+async function control(method: string, target: string, body?: string) {
   const worker = await mf.getWorker(CONTROL_DEFAULTS.name);
   return worker.fetch(`http://control.local${target}`, {
     method,
