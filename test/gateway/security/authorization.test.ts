@@ -48,6 +48,14 @@ beforeAll(async () => {
     serviceYaml("cs", "site-cs.internal", site, "cs.test", csRoutes) +
     serviceYaml("cs", "admin-cs.internal", admin, "admin-cs-only.test") +
     serviceYaml("tokens", "tokens.internal", site, "tokens.test") +
+    serviceYaml(
+      "tokens",
+      "headers.internal",
+      site,
+      "headers.test",
+      `  - route: [{ destination: { host: headers.internal } }]
+    headers: { request: { set: { x-forwarded-client-cert: "URI=spiffe://acme.test/ns/shop/sa/admin", x-mesh-peer-principal: forged, x-kept: "yes" } } }`,
+    ) +
     policyYaml("RequestAuthentication", "shop", "jwt", AUTHN()) +
     policyYaml("RequestAuthentication", "tokens", "jwt", AUTHN("    forwardOriginalToken: true")) +
     policyYaml(
@@ -63,7 +71,9 @@ beforeAll(async () => {
     to: [{ operation: { paths: ["/admin", "/admin/*"] } }]
     when: [{ key: "request.auth.claims[groups]", values: [admin] }]
   - from: [{ source: { requestPrincipals: ["*"] } }]
-    to: [{ operation: { paths: ["/me"] } }]`,
+    to: [{ operation: { paths: ["/me"] } }]
+  - to: [{ operation: { paths: ["/by-header"] } }]
+    when: [{ key: "request.headers[x-spiffe-id]", values: ["*"] }]`,
     ) +
     policyYaml("AuthorizationPolicy", "shop", "deny-delete", `  action: DENY\n  rules: [{ to: [{ operation: { methods: [DELETE] } }] }]`) +
     policyYaml("AuthorizationPolicy", "cs", "deny-admin", `  action: DENY\n  rules: [{ to: [{ operation: { paths: ["/admin", "/admin/*"] } }] }]`)
@@ -119,6 +129,19 @@ describe("AuthorizationPolicy: allow and deny by principal, path, method and cla
     expect(body).not.toContain("shop/");
     await expect.poll(() => gateway.logs.find((line) => line.path === "/public/deleted")).toBeDefined();
     expect(gateway.logs.find((line) => line.path === "/public/deleted")).toMatchObject({ response_flags: "RBAC", authz_decision: "deny", authz_policy: "shop/deny-delete" });
+  });
+});
+
+describe("identity headers are the gateway's alone", () => {
+  it("a client-set identity header cannot satisfy a policy condition on it", async () => {
+    expect((await gateway.fetch("/by-header", { host: "shop.test", headers: { "x-spiffe-id": "spiffe://acme.test/ns/shop/sa/frontend" } })).status).toBe(403);
+  });
+
+  it("a route's header operations cannot set them either", async () => {
+    const echo = await echoOf(await gateway.fetch("/", { host: "headers.test" }));
+    expect(echo.headers["x-kept"]).toBe("yes");
+    expect(echo.headers["x-forwarded-client-cert"]).toBeUndefined();
+    expect(echo.headers["x-mesh-peer-principal"]).toBeUndefined();
   });
 });
 

@@ -146,6 +146,18 @@ describe("tokens of every bad kind", () => {
     const forged = `${header}.${base64url.encode(JSON.stringify(claims({ sub: "spiffe://acme.test/ns/shop/sa/admin" })))}.${signature}`;
     expect(await codeOf(forged)).toBe("ERR_JWT_SIGNATURE");
     expect(await codeOf(await sign({ alg: "RS256", kid: acme.jwtKid }, claims(), (await generateSigningKeyPair("RS256")).privateKey))).toBe("ERR_JWT_KEY_MISMATCH");
+    // The curve must be the algorithm's, and a key that pins its alg is used for that alg only.
+    const p384 = await generateSigningKeyPair("ES384");
+    const rsa = await generateSigningKeyPair("RS256");
+    const bundle: TrustBundle = {
+      trustDomain: "acme.test",
+      x509Authorities: [],
+      jwtAuthorities: [stripUse(await jwtSvidAuthority(p384.publicKey, "p384")), { ...stripUse(await jwtSvidAuthority(rsa.publicKey, "rs384")), alg: "RS384" }],
+    };
+    const es256WithP384 = await sign({ alg: "ES256", kid: "p384" }, claims(), (await generateSigningKeyPair("ES256")).privateKey);
+    expect(await codeOf(es256WithP384, { bundles: lookup(bundle) })).toBe("ERR_JWT_KEY_MISMATCH");
+    const rs256WithPinnedKey = await sign({ alg: "RS256", kid: "rs384" }, claims(), rsa.privateKey);
+    expect(await codeOf(rs256WithPinnedKey, { bundles: lookup(bundle) })).toBe("ERR_JWT_KEY_MISMATCH");
   });
 
   it("ERR_JWT_TYPE: a typ other than JWT or JOSE; ERR_JWT_MALFORMED: not a compact JWS", async () => {
