@@ -144,7 +144,8 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in Chromium", () => {
     expect(await page.locator("#login-message").textContent()).toContain("reader token");
     await page.fill("#token", "not-a-token");
     await page.click("#login button");
-    await page.waitForFunction(`document.querySelector("#login-message").textContent.includes("refused")`);
+    // (A locator, not waitForFunction: the page's CSP rightly refuses to eval a string.)
+    await page.locator("#login-message", { hasText: "refused" }).waitFor();
     expect(await page.locator("g[data-node-id]").count()).toBe(0);
     await page.fill("#token", READER_TOKEN);
     await page.click("#login button");
