@@ -60,6 +60,11 @@ describe.skipIf(!HAVE_CHROMIUM)("the dashboard in Chromium", () => {
     await sendTraffic("/reviews/1", 6, { "end-user": "jason" });
     await sendTraffic("/ratings/1", 4, { "x-fault": "abort" });
     await sendTraffic("/", 2, {}, "nowhere.local");
+    // A request is counted once its response has been sent: wait until all twelve are.
+    for (let tries = 0; (await mesh.api("GET", "/v1/dashboard")).body.traffic.total.requests < 12; tries++) {
+      if (tries > 100) throw new Error("the gateway did not count the traffic");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   });
 
   afterAll(async () => {
