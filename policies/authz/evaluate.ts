@@ -1,6 +1,6 @@
 import type { CompiledAuthorizationPolicy, CompiledAuthzRule, CompiledCondition, CompiledOperation, CompiledSource } from "../snapshot/schema.js";
 import { cidrContains, parseCidr, type Cidr } from "./cidr.js";
-import { anyMatches, wildcardMatches } from "./match.js";
+import { wildcardMatches } from "./match.js";
 import type { AuthzRequest } from "./request.js";
 
 const REQUEST_KEYS = /^request\.auth\./;
