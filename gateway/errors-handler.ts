@@ -5,7 +5,7 @@ import { GatewayError } from "./errors.js";
 /** Renders every refusal in one JSON shape, and records its flag and detail for the access log. */
 export function renderGatewayError(log: (line: Record<string, unknown>) => void): ErrorHandler<GatewayEnv> {
   return function renderGatewayError(error, c) {
-    const stream = c.var.stream;
+    const stream = c.get("stream");
     if (error instanceof GatewayError) {
       if (error.flag && !stream.flags.includes(error.flag)) stream.flags.push(error.flag);
       stream.detail = error.detail;

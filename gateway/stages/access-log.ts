@@ -14,8 +14,8 @@ import { destinationFacts } from "../telemetry/request-facts.js";
 export function accessLog(write: (line: Record<string, unknown>) => void, now: () => number): MiddlewareHandler<GatewayEnv> {
   return async function accessLog(c, next) {
     await next();
-    const stream = c.var.stream;
-    const settings = c.var.settings;
+    const stream = c.get("stream");
+    const settings = c.get("settings");
     const flags = stream.flags.length ? [...new Set(stream.flags)].join(",") : "-";
     if (settings.MESH_DEBUG_HEADERS) {
       c.res.headers.set("x-mesh-response-flags", flags);
@@ -28,7 +28,7 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
     // Istio Telemetry's filter, sampling and field selection (MESH_ACCESS_LOG_FILTER/_SAMPLING/_FIELDS).
     const policy = accessLogPolicy(settings);
     const emit = (entry: Record<string, unknown>) => {
-      const kept = policy.apply(entry, c.var.random);
+      const kept = policy.apply(entry, c.get("random"));
       if (kept) write(kept);
     };
     const url = new URL(c.req.url);

@@ -15,11 +15,11 @@ import { GatewayError } from "../errors.js";
  */
 export function authorization(): MiddlewareHandler<GatewayEnv> {
   return async function authorization(c, next) {
-    const identity = c.var.identity;
+    const identity = c.get("identity");
     if (!identity.security.config) return next();
     const policies = (identity.policies ?? identity.security.policies(identity.namespace))!.authz;
     if (policies.length === 0) return next();
-    const view = c.var.request;
+    const view = c.get("request");
     const peer = identity.peer?.spiffeId;
     const request: AuthzRequest = {
       host: view.host,
@@ -27,7 +27,7 @@ export function authorization(): MiddlewareHandler<GatewayEnv> {
       port: view.port,
       method: view.method,
       path: view.path,
-      pathIgnoreCase: c.var.route.match?.uri?.ignoreCase === true,
+      pathIgnoreCase: c.get("route").match?.uri?.ignoreCase === true,
       header: view.header,
       sourceIp: identity.sourceIp,
       remoteIp: identity.remoteIp,
@@ -35,7 +35,7 @@ export function authorization(): MiddlewareHandler<GatewayEnv> {
       requestAuth: identity.requestAuth,
     };
     const { decision, dryRun } = evaluateAuthorization(policies, request, { trustDomainAliases: identity.security.trustDomains });
-    const stream = c.var.stream;
+    const stream = c.get("stream");
     stream.authzDecision = decision.allowed ? "allow" : "deny";
     if (decision.policy !== undefined) stream.authzPolicy = decision.policy;
     if (decision.audit.length > 0) stream.authzAudit = decision.audit.join(",");

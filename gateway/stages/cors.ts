@@ -11,10 +11,10 @@ import type { GatewayEnv } from "../context.js";
  */
 export function cors(): MiddlewareHandler<GatewayEnv> {
   return async function cors(c, next) {
-    const policy = c.var.route.route.cors;
+    const policy = c.get("route").route.cors;
     const origin = c.req.header("origin");
     if (!policy || origin === undefined) return next();
-    const allowed = originAllowed(policy, origin, c.var.config.table.regexes);
+    const allowed = originAllowed(policy, origin, c.get("config").table.regexes);
     const isPreflight = c.req.method === "OPTIONS" && c.req.header("access-control-request-method") !== undefined;
     if (isPreflight) {
       if (allowed) {

@@ -9,13 +9,13 @@ import { GatewayError } from "../errors.js";
  */
 export function destination(): MiddlewareHandler<GatewayEnv> {
   return async function destination(c, next) {
-    const { route } = c.var.route;
+    const { route } = c.get("route");
     if (route.action.type === "forward") {
-      const picked = pickWeightedDestination(route.action.destinations, route.action.totalWeight, c.var.random);
-      const state = picked && c.var.config.clusters.get(picked.cluster);
+      const picked = pickWeightedDestination(route.action.destinations, route.action.totalWeight, c.get("random"));
+      const state = picked && c.get("config").clusters.get(picked.cluster);
       if (!picked || !state) throw new GatewayError(503, "NC", "cluster_not_found", `route ${route.name} has no destination to send to`);
       c.set("destination", { weighted: picked, cluster: state });
-      c.var.stream.cluster = state.cluster.key;
+      c.get("stream").cluster = state.cluster.key;
     }
     await next();
   };

@@ -4,13 +4,13 @@ import type { GatewayEnv } from "../context.js";
 /** Routes that answer at the gateway without an upstream: `redirect` and `directResponse`. */
 export function directActions(): MiddlewareHandler<GatewayEnv> {
   return async function directActions(c, next) {
-    const action = c.var.route.route.action;
+    const action = c.get("route").route.action;
     if (action.type === "redirect") {
-      c.var.stream.detail = "redirect";
-      const request = c.var.request;
+      c.get("stream").detail = "redirect";
+      const request = c.get("request");
       const url = new URL(c.req.url);
       const scheme = action.scheme ?? request.scheme;
-      let host = action.authority ?? c.var.request.authority.replace(/:\d+$/, "");
+      let host = action.authority ?? c.get("request").authority.replace(/:\d+$/, "");
       const requestPort = /:(\d+)$/.exec(request.authority)?.[1];
       if (action.port !== undefined) host = `${host.replace(/:\d+$/, "")}:${action.port}`;
       else if (action.derivePort === "FROM_REQUEST_PORT" && requestPort !== undefined) host = `${host}:${requestPort}`;
@@ -23,7 +23,7 @@ export function directActions(): MiddlewareHandler<GatewayEnv> {
       return c.body(null, action.code as 301, { location: `${scheme}://${host}${pathAndQuery}` });
     }
     if (action.type === "direct") {
-      c.var.stream.detail = "direct_response";
+      c.get("stream").detail = "direct_response";
       const body = action.bodyBase64 !== undefined ? base64ToBytes(action.bodyBase64) : null;
       return new Response(body, { status: action.status });
     }

@@ -6,9 +6,9 @@ import { GatewayError } from "../errors.js";
 /** Istio's HTTPFaultInjection: a delay (`DI`) and/or an abort (`FI`), each with its own percentage. */
 export function fault(sleep: (ms: number) => Promise<void>): MiddlewareHandler<GatewayEnv> {
   return async function fault(c, next) {
-    const decision = decideFault(c.var.route.route.fault, c.var.random);
+    const decision = decideFault(c.get("route").route.fault, c.get("random"));
     if (decision.delayMs !== undefined) {
-      c.var.stream.flags.push("DI");
+      c.get("stream").flags.push("DI");
       await sleep(decision.delayMs);
     }
     if (decision.abortStatus !== undefined) {

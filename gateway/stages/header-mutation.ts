@@ -9,10 +9,10 @@ import { applyHeaderMutation } from "../upstream/header-mutation.js";
  */
 export function headerMutation(): MiddlewareHandler<GatewayEnv> {
   return async function headerMutation(c, next) {
-    const route = c.var.route.route.headers;
-    const destination = c.var.destination?.weighted.headers;
-    applyHeaderMutation(c.var.outbound.headers, destination?.request);
-    applyHeaderMutation(c.var.outbound.headers, route?.request);
+    const route = c.get("route").route.headers;
+    const destination = c.get("destination")?.weighted.headers;
+    applyHeaderMutation(c.get("outbound").headers, destination?.request);
+    applyHeaderMutation(c.get("outbound").headers, route?.request);
     await next();
     applyHeaderMutation(c.res.headers, destination?.response);
     applyHeaderMutation(c.res.headers, route?.response);

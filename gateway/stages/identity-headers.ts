@@ -16,9 +16,9 @@ import { IDENTITY_HEADERS } from "../security/state.js";
  */
 export function identityHeaders(): MiddlewareHandler<GatewayEnv> {
   return async function identityHeaders(c, next) {
-    const headers = c.var.outbound.headers;
+    const headers = c.get("outbound").headers;
     for (const name of IDENTITY_HEADERS) headers.delete(name);
-    const identity = c.var.identity;
+    const identity = c.get("identity");
     const peer = identity.peer;
     if (peer?.x509) {
       const svid = peer.x509;

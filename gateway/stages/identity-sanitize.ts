@@ -27,8 +27,8 @@ import type { SecurityState } from "../security/state.js";
  */
 export function identitySanitize(state: SecurityState): MiddlewareHandler<GatewayEnv> {
   return async function identitySanitize(c, next) {
-    const security = state.for(c.var.config.table.snapshot);
-    const settings = c.var.settings;
+    const security = state.for(c.get("config").table.snapshot);
+    const settings = c.get("settings");
     const headers = c.req.raw.headers;
 
     let trustedProxy = false;
@@ -67,8 +67,8 @@ export function identitySanitize(state: SecurityState): MiddlewareHandler<Gatewa
     identity.remoteIp = forwarded?.[forwarded.length - 1] ?? identity.sourceIp;
 
     const owned = security.ownedHeaders;
-    for (const name of owned) c.var.outbound.headers.delete(name);
-    const view = c.var.request;
+    for (const name of owned) c.get("outbound").headers.delete(name);
+    const view = c.get("request");
     c.set("request", { ...view, header: (name) => (owned.has(name.toLowerCase()) ? null : view.header(name)) });
     c.set("identity", identity);
     await next();

@@ -9,7 +9,7 @@ export function loadConfig(source: SnapshotSource, now: () => number): Middlewar
     const config = await source.get(c.env.MESH_CONFIG, now());
     if (!config) throw new GatewayError(503, "NC", "no_config", `gateway has no configuration: ${source.lastError ?? "none loaded"}`);
     c.set("config", config);
-    c.var.stream.configVersion = config.table.snapshot.version;
+    c.get("stream").configVersion = config.table.snapshot.version;
     await next();
   };
 }

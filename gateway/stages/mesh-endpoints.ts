@@ -10,7 +10,7 @@ export function meshEndpoints(source: SnapshotSource): MiddlewareHandler<Gateway
   return async function meshEndpoints(c, next) {
     const path = new URL(c.req.url).pathname;
     if (!path.startsWith(MESH_PREFIX)) return next();
-    c.var.stream.detail = "mesh_endpoint";
+    c.get("stream").detail = "mesh_endpoint";
     if (path === "/__mesh/healthz") {
       const config = await source.get(c.env.MESH_CONFIG, Date.now());
       const body = config
@@ -18,7 +18,7 @@ export function meshEndpoints(source: SnapshotSource): MiddlewareHandler<Gateway
         : { status: "no_config", configVersion: null, reason: source.lastError ?? "no snapshot loaded" };
       return c.json(body, config ? 200 : 503);
     }
-    const telemetry = c.var.telemetry;
+    const telemetry = c.get("telemetry");
     if (path === "/__mesh/metrics" && telemetry) return serveMetrics(c, telemetry, source);
     return c.json({ error: "not_found", message: `no gateway endpoint at ${path}` }, 404);
   };

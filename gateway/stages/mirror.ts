@@ -10,13 +10,13 @@ import { endpointUrl, shadowAuthority } from "../upstream/endpoint-url.js";
  */
 export function mirror(fetcher: typeof fetch, log: (line: Record<string, unknown>) => void): MiddlewareHandler<GatewayEnv> {
   return async function mirror(c, next) {
-    const policy = c.var.route.route.mirror;
-    const body = c.var.body;
-    if (policy && body.kind !== "stream" && c.var.random() * 100 < policy.percent) {
-      const state = c.var.config.clusters.get(policy.cluster);
-      const endpoint = state?.balancer.pick(state.healthyEndpoints(Date.now()), { random: c.var.random, activeRequests: state.activeRequests });
+    const policy = c.get("route").route.mirror;
+    const body = c.get("body");
+    if (policy && body.kind !== "stream" && c.get("random")() * 100 < policy.percent) {
+      const state = c.get("config").clusters.get(policy.cluster);
+      const endpoint = state?.balancer.pick(state.healthyEndpoints(Date.now()), { random: c.get("random"), activeRequests: state.activeRequests });
       if (state && endpoint) {
-        const outbound = c.var.outbound;
+        const outbound = c.get("outbound");
         const headers = new Headers(outbound.headers);
         headers.set("x-mesh-authority", shadowAuthority(outbound.authority));
         const url = endpointUrl(state.cluster, endpoint, outbound.pathAndQuery);

@@ -12,14 +12,14 @@ import type { SecurityState } from "../security/state.js";
  */
 export function pathNormalization(state: SecurityState): MiddlewareHandler<GatewayEnv> {
   return async function pathNormalization(c, next) {
-    const security = state.for(c.var.config.table.snapshot);
+    const security = state.for(c.get("config").table.snapshot);
     const raw = new URL(c.req.url).pathname;
     const normalized = normalizePath(raw, security.paths);
     if (!normalized.ok) throw new GatewayError(400, undefined, "path_normalization_failed", `the request path cannot be normalised safely: ${normalized.reason}`);
     const path = normalized.path;
-    if (path !== c.var.request.path) {
-      c.set("request", { ...c.var.request, path });
-      const outbound = c.var.outbound;
+    if (path !== c.get("request").path) {
+      c.set("request", { ...c.get("request"), path });
+      const outbound = c.get("outbound");
       const queryStart = outbound.pathAndQuery.indexOf("?");
       outbound.pathAndQuery = path + (queryStart === -1 ? "" : outbound.pathAndQuery.slice(queryStart));
     }

@@ -22,24 +22,24 @@ import type { SecurityState } from "../security/state.js";
  */
 export function peerAuthentication(state: SecurityState, now: () => number): MiddlewareHandler<GatewayEnv> {
   return async function peerAuthentication(c, next) {
-    const identity = c.var.identity;
+    const identity = c.get("identity");
     const security = identity.security;
     const config = security.config;
     if (!config) return next();
-    const routeMatch = c.var.route;
-    const serviceEntry = c.var.destination?.cluster.cluster.serviceEntry;
+    const routeMatch = c.get("route");
+    const serviceEntry = c.get("destination")?.cluster.cluster.serviceEntry;
     identity.namespace = (serviceEntry ?? routeMatch.route.virtualService).split("/")[0];
     const policies = security.policies(identity.namespace)!;
     identity.policies = policies;
 
     const mode = effectivePeerMode(policies.peer);
-    const tls = serverTlsFor(config, routeMatch.gateway.name, c.var.request.host);
+    const tls = serverTlsFor(config, routeMatch.gateway.name, c.get("request").host);
     const required = mode === "STRICT" || tls?.mode === "MUTUAL";
     const used = mode !== "DISABLE" || tls?.mode === "MUTUAL" || tls?.mode === "OPTIONAL_MUTUAL";
-    const stream = c.var.stream;
+    const stream = c.get("stream");
 
     if (identity.credential && used) {
-      const verified = await verify(state, identity.credential.chain, security, now(), c.var.settings.MESH_CLOCK_SKEW_MS, (work) => c.executionCtx.waitUntil(work));
+      const verified = await verify(state, identity.credential.chain, security, now(), c.get("settings").MESH_CLOCK_SKEW_MS, (work) => c.executionCtx.waitUntil(work));
       if (!verified.ok) {
         throw new GatewayError(403, "UAEX", `peer_authentication_failed{${verified.code}}`, `the client certificate is not a valid X.509-SVID: ${verified.message}`);
       }

@@ -34,14 +34,14 @@ import type { SecurityState, SnapshotSecurity } from "../security/state.js";
  */
 export function requestAuthentication(state: SecurityState, now: () => number): MiddlewareHandler<GatewayEnv> {
   return async function requestAuthentication(c, next) {
-    const identity = c.var.identity;
+    const identity = c.get("identity");
     const security = identity.security;
     if (!security.config) return next();
     const rules = (identity.policies ?? security.policies(identity.namespace))!.request.flatMap((policy) => policy.jwtRules);
     const ruleLocations = rules.map((rule) => ({ rule, keys: new Set(locationsOf(rule).map(locationKey)) }));
     const locations = [...rules.flatMap(locationsOf), JWT_SVID_LOCATION];
     const url = new URL(c.req.url);
-    const view = c.var.request;
+    const view = c.get("request");
     const cookies = c.req.raw.headers.get("cookie");
     const found = extractTokens(locations, {
       header: (name) => view.header(name),
@@ -49,10 +49,10 @@ export function requestAuthentication(state: SecurityState, now: () => number): 
       cookie: (name) => parseCookie(cookies, name),
     });
     const time = now();
-    const skew = c.var.settings.MESH_CLOCK_SKEW_MS;
+    const skew = c.get("settings").MESH_CLOCK_SKEW_MS;
     const background = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
-    const outbound = c.var.outbound;
-    const stream = c.var.stream;
+    const outbound = c.get("outbound");
+    const stream = c.get("stream");
     const host = view.host;
 
     for (const { token, location } of found) {

@@ -7,7 +7,7 @@ import type { GatewayEnv, RequestBody } from "../context.js";
  */
 export function requestBody(): MiddlewareHandler<GatewayEnv> {
   return async function requestBody(c, next) {
-    c.set("body", await readBody(c.req.raw, c.var.settings.MESH_MAX_BUFFERED_BODY_BYTES));
+    c.set("body", await readBody(c.req.raw, c.get("settings").MESH_MAX_BUFFERED_BODY_BYTES));
     await next();
   };
 }

@@ -7,8 +7,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function requestId(): MiddlewareHandler<GatewayEnv> {
   return async function requestId(c, next) {
     const incoming = c.req.header("x-request-id");
-    c.var.stream.requestId = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    c.get("stream").requestId = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     await next();
-    c.res.headers.set("x-request-id", c.var.stream.requestId);
+    c.res.headers.set("x-request-id", c.get("stream").requestId);
   };
 }

@@ -33,7 +33,7 @@ export function requestView(): MiddlewareHandler<GatewayEnv> {
     });
 
     const outbound = forwardableRequestHeaders(headers);
-    const stream = c.var.stream;
+    const stream = c.get("stream");
     outbound.set("x-request-id", stream.requestId);
     outbound.set("traceparent", outgoingTraceparent(c.req.header("traceparent"), stream.traceId, stream.spanId));
     const clientIp = c.req.header("cf-connecting-ip");

@@ -8,15 +8,15 @@ import type { GatewayEnv } from "../context.js";
  */
 export function rewrite(): MiddlewareHandler<GatewayEnv> {
   return async function rewrite(c, next) {
-    const spec = c.var.route.route.rewrite;
+    const spec = c.get("route").route.rewrite;
     if (spec) {
-      const outbound = c.var.outbound;
+      const outbound = c.get("outbound");
       const queryStart = outbound.pathAndQuery.indexOf("?");
       const path = queryStart === -1 ? outbound.pathAndQuery : outbound.pathAndQuery.slice(0, queryStart);
       const query = queryStart === -1 ? "" : outbound.pathAndQuery.slice(queryStart);
       let newPath = path;
       if (spec.uri !== undefined) {
-        const uri = c.var.route.match?.uri;
+        const uri = c.get("route").match?.uri;
         newPath = uri?.type === "prefix" ? spec.uri + path.slice(uri.value.length) : spec.uri;
         if (newPath === "") newPath = "/";
       } else if (spec.uriRegex) {

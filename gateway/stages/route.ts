@@ -6,8 +6,8 @@ import { GatewayError } from "../errors.js";
 /** Envoy's route lookup: no Gateway server or VirtualService for the host, or no route matched, is 404 `NR`. */
 export function route(): MiddlewareHandler<GatewayEnv> {
   return async function route(c, next) {
-    const table = c.var.config.table;
-    const request = c.var.request;
+    const table = c.get("config").table;
+    const request = c.get("request");
     const resolved = resolveVirtualHost(table, request.host);
     if (resolved.kind === "no-gateway") {
       throw new GatewayError(404, "NR", "no_gateway_for_host", `no Gateway server accepts host '${request.host}'`);
@@ -20,7 +20,7 @@ export function route(): MiddlewareHandler<GatewayEnv> {
       throw new GatewayError(404, "NR", "route_not_found", `no route of VirtualService ${resolved.virtualHost.virtualService} matches ${request.method} ${request.path}`);
     }
     c.set("route", matched);
-    c.var.stream.routeName = matched.route.name;
+    c.get("stream").routeName = matched.route.name;
     await next();
   };
 }

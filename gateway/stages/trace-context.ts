@@ -13,7 +13,7 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
 
 export function traceContext(): MiddlewareHandler<GatewayEnv> {
   return async function traceContext(c, next) {
-    const stream = c.var.stream;
+    const stream = c.get("stream");
     const header = (name: string) => c.req.header(name);
     const incoming = extractTraceContext(header);
     stream.traceId = incoming?.traceId ?? randomHex(16);
@@ -21,7 +21,7 @@ export function traceContext(): MiddlewareHandler<GatewayEnv> {
     if (incoming?.parentSpanId !== undefined) stream.parentSpanId = incoming.parentSpanId;
     if (incoming?.traceState !== undefined) stream.traceState = incoming.traceState;
     if (incoming) stream.traceFormat = incoming.format;
-    stream.traceSampled = decideTraceSampling(incoming ? incoming.sampled : sampledOnly(header), c.var.settings.MESH_TRACE_SAMPLING, c.var.random);
+    stream.traceSampled = decideTraceSampling(incoming ? incoming.sampled : sampledOnly(header), c.get("settings").MESH_TRACE_SAMPLING, c.get("random"));
     await next();
   };
 }

@@ -11,7 +11,7 @@ import type { GatewayTelemetry } from "../telemetry/gateway-telemetry.js";
 export function tracing(telemetry: GatewayTelemetry, now: () => number): MiddlewareHandler<GatewayEnv> {
   return async function tracing(c, next) {
     await next();
-    if (c.var.stream.detail === "mesh_endpoint") return;
+    if (c.get("stream").detail === "mesh_endpoint") return;
     telemetry.recordSpans(c, now());
   };
 }

@@ -26,19 +26,19 @@ export interface UpstreamOptions {
 
 export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
   return async function upstream(c) {
-    const { route } = c.var.route;
+    const { route } = c.get("route");
     if (route.action.type !== "forward") throw new Error(`route ${route.name} has no upstream action`);
-    const stream = c.var.stream;
-    const random = c.var.random;
-    const state = c.var.destination.cluster;
+    const stream = c.get("stream");
+    const random = c.get("random");
+    const state = c.get("destination").cluster;
     const cluster = state.cluster;
 
-    const outbound = c.var.outbound;
+    const outbound = c.get("outbound");
     const headers = new Headers(outbound.headers);
     // Workers derive the Host header from the URL (the endpoint's address) and ignore a set one,
     // so the routed authority (after any rewrite) travels in x-mesh-authority.
     headers.set("x-mesh-authority", outbound.authority);
-    const body = c.var.body;
+    const body = c.get("body");
     const replayable = body.kind !== "stream";
     const retries: RetryPolicy | null = replayable ? route.retries : null;
     const startedAt = options.now();

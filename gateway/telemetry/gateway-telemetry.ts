@@ -99,7 +99,7 @@ export class GatewayTelemetry {
    * (`reporter="destination"`). Plus the authz counter and the Analytics Engine data point.
    */
   recordRequest(c: Context<GatewayEnv>, endMs: number, responseBytes: number): void {
-    const stream = c.var.stream;
+    const stream = c.get("stream");
     const facts = requestFacts(c);
     if (facts.destination) facts.destination.workload = { ...facts.destination.workload, cluster: this.workload.cluster! };
     const requestBytes = requestBodyBytes(c);
@@ -129,7 +129,7 @@ export class GatewayTelemetry {
 
   /** Queues the request's spans when its trace is sampled and a collector is configured; exports in `waitUntil`. */
   recordSpans(c: Context<GatewayEnv>, endMs: number): void {
-    if (!this.exporter || !c.var.stream.traceSampled) return;
+    if (!this.exporter || !c.get("stream").traceSampled) return;
     this.exporter.enqueue(requestSpans(c, endMs, requestFacts(c).destination, { name: this.workload.workload!, namespace: this.workload.namespace! }));
     c.executionCtx.waitUntil(this.exporter.flushSoon());
   }
@@ -145,8 +145,8 @@ export class GatewayTelemetry {
   }
 
   private recordDestinationReports(c: Context<GatewayEnv>, requestProtocol: "http" | "grpc", requestBytes: number, finalResponseBytes: number): void {
-    const cluster = c.var.destination?.cluster.cluster;
-    const attempts = c.var.stream.attemptLog ?? [];
+    const cluster = c.get("destination")?.cluster.cluster;
+    const attempts = c.get("stream").attemptLog ?? [];
     if (!cluster) return;
     attempts.forEach((attempt, index) => {
       if (attempt.outcome !== "response" || attempt.status === undefined) return;
@@ -177,7 +177,7 @@ export function otlpTracesUrl(endpoint: string): string {
 }
 
 function requestBodyBytes(c: Context<GatewayEnv>): number {
-  const body = c.var.body;
+  const body = c.get("body");
   if (body?.kind === "buffered") return body.bytes.byteLength;
   const declared = Number(c.req.header("content-length") ?? 0);
   return Number.isFinite(declared) && declared > 0 ? declared : 0;

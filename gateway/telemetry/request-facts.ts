@@ -9,7 +9,7 @@ import type { GatewayEnv } from "../context.js";
  * the stream record and the request's context once the response is known.
  */
 export function requestFacts(c: Context<GatewayEnv>): RequestFacts {
-  const stream = c.var.stream;
+  const stream = c.get("stream");
   const grpc = (c.req.header("content-type") ?? "").startsWith("application/grpc");
   const grpcStatus = c.res.headers.get("grpc-status");
   const destination = destinationFacts(c);
@@ -28,11 +28,11 @@ export function requestFacts(c: Context<GatewayEnv>): RequestFacts {
  * as Envoy's stats know the route's cluster before any filter runs.
  */
 export function destinationFacts(c: Context<GatewayEnv>): DestinationFacts | undefined {
-  const picked = c.var.destination?.cluster.cluster;
-  if (picked) return clusterFacts(picked, c.var.stream.upstreamHost);
-  const action = c.var.route?.route.action;
+  const picked = c.get("destination")?.cluster.cluster;
+  if (picked) return clusterFacts(picked, c.get("stream").upstreamHost);
+  const action = c.get("route")?.route.action;
   if (action?.type !== "forward") return undefined;
-  const clusters = action.destinations.map((destination) => c.var.config?.clusters.get(destination.cluster)?.cluster);
+  const clusters = action.destinations.map((destination) => c.get("config")?.clusters.get(destination.cluster)?.cluster);
   const first = clusters[0];
   if (!first || clusters.some((cluster) => cluster?.host !== first.host)) return undefined;
   const sameSubset = clusters.every((cluster) => cluster?.subset === first.subset);

@@ -13,7 +13,7 @@ import type { DestinationFacts } from "../../policies/telemetry/istio-metrics.js
  * decisions. No header is copied; the query string is redacted.
  */
 export function requestSpans(c: Context<GatewayEnv>, endMs: number, destination: DestinationFacts | undefined, workload: { name: string; namespace: string }): SpanRecord[] {
-  const stream = c.var.stream;
+  const stream = c.get("stream");
   const url = new URL(c.req.url);
   const status = c.res.status;
   const method = c.req.method;
@@ -61,8 +61,8 @@ export function requestSpans(c: Context<GatewayEnv>, endMs: number, destination:
 }
 
 function attemptSpan(c: Context<GatewayEnv>, attempt: UpstreamAttempt, index: number, fallbackEndMs: number): SpanRecord {
-  const stream = c.var.stream;
-  const method = c.var.outbound?.method ?? c.req.method;
+  const stream = c.get("stream");
+  const method = c.get("outbound")?.method ?? c.req.method;
   const colon = attempt.upstreamHost.lastIndexOf(":");
   const failed = attempt.outcome !== "response";
   return {
@@ -77,7 +77,7 @@ function attemptSpan(c: Context<GatewayEnv>, attempt: UpstreamAttempt, index: nu
       "http.request.method": method,
       "server.address": colon > 0 ? attempt.upstreamHost.slice(0, colon) : attempt.upstreamHost,
       "server.port": colon > 0 ? Number(attempt.upstreamHost.slice(colon + 1)) : undefined,
-      "url.path": c.var.outbound ? redactPathAndQuery(c.var.outbound.pathAndQuery) : undefined,
+      "url.path": c.get("outbound") ? redactPathAndQuery(c.get("outbound").pathAndQuery) : undefined,
       // OpenTelemetry counts resends from 1 and leaves the first try without it.
       "http.request.resend_count": index > 0 ? index : undefined,
       "http.response.status_code": attempt.status,
