@@ -34,7 +34,9 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
     const cluster = state.cluster;
 
     const outbound = c.get("outbound");
-    const headers = new Headers(outbound.headers);
+    // The outbound headers are this request's own copy (request-view made it; mirror copies
+    // them again before this runs), so the router sets its headers on them directly.
+    const headers = outbound.headers;
     // Workers derive the Host header from the URL (the endpoint's address) and ignore a set one,
     // so the routed authority (after any rewrite) travels in x-mesh-authority.
     headers.set("x-mesh-authority", outbound.authority);

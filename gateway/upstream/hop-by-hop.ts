@@ -17,29 +17,32 @@ const HOP_BY_HOP = new Set([
 /** Set by the platform (or, like `expect: 100-continue`, handled by it), never forwarded as is. */
 const PLATFORM_HEADERS = new Set(["content-length", "host", "expect", "cf-connecting-ip", "cf-ipcountry", "cf-ray", "cf-visitor", "cf-worker", "x-real-ip"]);
 
-function connectionListed(headers: Headers): Set<string> {
-  const listed = new Set<string>();
-  for (const token of (headers.get("connection") ?? "").split(",")) {
-    const name = token.trim().toLowerCase();
-    if (name) listed.add(name);
+/**
+ * One copy of the headers (`new Headers(incoming)`, a single runtime call), then delete the few
+ * names that must not travel: found in one pass over the names, deleted only when present.
+ */
+function forwardable(incoming: Headers, platform: boolean): Headers {
+  const out = new Headers(incoming);
+  const connection = incoming.get("connection");
+  let listed: Set<string> | undefined;
+  if (connection !== null) {
+    listed = new Set();
+    for (const token of connection.split(",")) {
+      const name = token.trim().toLowerCase();
+      if (name) listed.add(name);
+    }
   }
-  return listed;
+  // Header iteration yields lowercase names.
+  incoming.forEach((_value, name) => {
+    if (HOP_BY_HOP.has(name) || (platform && PLATFORM_HEADERS.has(name)) || listed?.has(name)) out.delete(name);
+  });
+  return out;
 }
 
 export function forwardableRequestHeaders(incoming: Headers): Headers {
-  const listed = connectionListed(incoming);
-  const out = new Headers();
-  incoming.forEach((value, name) => {
-    if (!HOP_BY_HOP.has(name) && !PLATFORM_HEADERS.has(name) && !listed.has(name)) out.append(name, value);
-  });
-  return out;
+  return forwardable(incoming, true);
 }
 
 export function forwardableResponseHeaders(incoming: Headers): Headers {
-  const listed = connectionListed(incoming);
-  const out = new Headers();
-  incoming.forEach((value, name) => {
-    if (!HOP_BY_HOP.has(name) && !listed.has(name)) out.append(name, value);
-  });
-  return out;
+  return forwardable(incoming, false);
 }
