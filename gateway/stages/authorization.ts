@@ -14,7 +14,7 @@ import { GatewayError } from "../errors.js";
  * (access log, metrics), never into the response.
  */
 export function authorization(): MiddlewareHandler<GatewayEnv> {
-  return async function authorization(c, next) {
+  return function authorization(c, next) {
     const identity = c.get("identity");
     if (!identity.security.config) return next();
     const policies = (identity.policies ?? identity.security.policies(identity.namespace))!.authz;
@@ -51,6 +51,6 @@ export function authorization(): MiddlewareHandler<GatewayEnv> {
       }
       throw new GatewayError(403, "RBAC", "rbac_access_denied", "RBAC: access denied");
     }
-    await next();
+    return next();
   };
 }

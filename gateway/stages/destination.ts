@@ -8,7 +8,7 @@ import { GatewayError } from "../errors.js";
  * when the route is selected), so header mutations, mirroring and the router all see the same one.
  */
 export function destination(): MiddlewareHandler<GatewayEnv> {
-  return async function destination(c, next) {
+  return function destination(c, next) {
     const { route } = c.get("route");
     if (route.action.type === "forward") {
       const picked = pickWeightedDestination(route.action.destinations, route.action.totalWeight, c.get("random"));
@@ -17,6 +17,6 @@ export function destination(): MiddlewareHandler<GatewayEnv> {
       c.set("destination", { weighted: picked, cluster: state });
       c.get("stream").cluster = state.cluster.key;
     }
-    await next();
+    return next();
   };
 }

@@ -15,7 +15,7 @@ import { IDENTITY_HEADERS } from "../security/state.js";
  * - `x-mesh-request-principal`, `<iss>/<sub>` of the verified end-user token.
  */
 export function identityHeaders(): MiddlewareHandler<GatewayEnv> {
-  return async function identityHeaders(c, next) {
+  return function identityHeaders(c, next) {
     const headers = c.get("outbound").headers;
     for (const name of IDENTITY_HEADERS) headers.delete(name);
     const identity = c.get("identity");
@@ -29,6 +29,6 @@ export function identityHeaders(): MiddlewareHandler<GatewayEnv> {
       headers.set("x-mesh-peer-authentication", peer.via);
     }
     if (identity.requestAuth) headers.set("x-mesh-request-principal", identity.requestAuth.principal);
-    await next();
+    return next();
   };
 }

@@ -26,7 +26,7 @@ import type { SecurityState } from "../security/state.js";
  * Nothing is verified here: the peer-authentication stage verifies the certificate.
  */
 export function identitySanitize(state: SecurityState): MiddlewareHandler<GatewayEnv> {
-  return async function identitySanitize(c, next) {
+  return function identitySanitize(c, next) {
     const security = state.for(c.get("config").table.snapshot);
     const settings = c.get("settings");
     const headers = c.req.raw.headers;
@@ -71,6 +71,6 @@ export function identitySanitize(state: SecurityState): MiddlewareHandler<Gatewa
     const view = c.get("request");
     c.set("request", { ...view, header: (name) => (owned.has(name.toLowerCase()) ? null : view.header(name)) });
     c.set("identity", identity);
-    await next();
+    return next();
   };
 }

@@ -9,7 +9,7 @@ import { endpointUrl, shadowAuthority } from "../upstream/endpoint-url.js";
  * copy's authority gets a `-shadow` suffix (sent as x-mesh-authority: Workers set Host from the URL). Bodies too large to buffer are not mirrored.
  */
 export function mirror(fetcher: typeof fetch, log: (line: Record<string, unknown>) => void): MiddlewareHandler<GatewayEnv> {
-  return async function mirror(c, next) {
+  return function mirror(c, next) {
     const policy = c.get("route").route.mirror;
     const body = c.get("body");
     if (policy && body.kind !== "stream" && c.get("random")() * 100 < policy.percent) {
@@ -26,6 +26,6 @@ export function mirror(fetcher: typeof fetch, log: (line: Record<string, unknown
         c.executionCtx.waitUntil(sent);
       }
     }
-    await next();
+    return next();
   };
 }

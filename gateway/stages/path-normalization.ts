@@ -11,7 +11,7 @@ import type { SecurityState } from "../security/state.js";
  * judged under another spelling. A path that cannot be normalised safely is `400`.
  */
 export function pathNormalization(state: SecurityState): MiddlewareHandler<GatewayEnv> {
-  return async function pathNormalization(c, next) {
+  return function pathNormalization(c, next) {
     const security = state.for(c.get("config").table.snapshot);
     const raw = new URL(c.req.url).pathname;
     const normalized = normalizePath(raw, security.paths);
@@ -23,6 +23,6 @@ export function pathNormalization(state: SecurityState): MiddlewareHandler<Gatew
       const queryStart = outbound.pathAndQuery.indexOf("?");
       outbound.pathAndQuery = path + (queryStart === -1 ? "" : outbound.pathAndQuery.slice(queryStart));
     }
-    await next();
+    return next();
   };
 }

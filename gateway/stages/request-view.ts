@@ -11,7 +11,7 @@ import { outgoingTraceparent } from "./trace-context.js";
  * outbound request the following stages rewrite.
  */
 export function requestView(): MiddlewareHandler<GatewayEnv> {
-  return async function requestView(c, next) {
+  return function requestView(c, next) {
     const url = new URL(c.req.url);
     const authority = (c.req.header("host") ?? url.host).toLowerCase();
     if (authority === "") throw new GatewayError(400, undefined, "missing_host", "request has no Host header");
@@ -42,6 +42,6 @@ export function requestView(): MiddlewareHandler<GatewayEnv> {
     outbound.set("x-forwarded-proto", scheme);
     outbound.set("x-forwarded-host", authority);
     c.set("outbound", { method: c.req.method, pathAndQuery: url.pathname + url.search, authority, headers: outbound });
-    await next();
+    return next();
   };
 }

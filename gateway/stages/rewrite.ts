@@ -7,7 +7,7 @@ import type { GatewayEnv } from "../context.js";
  * `\1` backreferences become JS's `$1`); `authority` replaces the Host sent upstream.
  */
 export function rewrite(): MiddlewareHandler<GatewayEnv> {
-  return async function rewrite(c, next) {
+  return function rewrite(c, next) {
     const spec = c.get("route").route.rewrite;
     if (spec) {
       const outbound = c.get("outbound");
@@ -25,6 +25,6 @@ export function rewrite(): MiddlewareHandler<GatewayEnv> {
       outbound.pathAndQuery = newPath + query;
       if (spec.authority !== undefined) outbound.authority = spec.authority;
     }
-    await next();
+    return next();
   };
 }

@@ -5,7 +5,7 @@ import { GatewayError } from "../errors.js";
 
 /** Envoy's route lookup: no Gateway server or VirtualService for the host, or no route matched, is 404 `NR`. */
 export function route(): MiddlewareHandler<GatewayEnv> {
-  return async function route(c, next) {
+  return function route(c, next) {
     const table = c.get("config").table;
     const request = c.get("request");
     const resolved = resolveVirtualHost(table, request.host);
@@ -21,6 +21,6 @@ export function route(): MiddlewareHandler<GatewayEnv> {
     }
     c.set("route", matched);
     c.get("stream").routeName = matched.route.name;
-    await next();
+    return next();
   };
 }

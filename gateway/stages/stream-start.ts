@@ -4,10 +4,10 @@ import type { GatewaySettings } from "../env.js";
 
 /** Opens the stream record every later stage writes its decisions into. */
 export function streamStart(options: { settings: GatewaySettings; random: () => number; now: () => number }): MiddlewareHandler<GatewayEnv> {
-  return async function streamStart(c, next) {
+  return function streamStart(c, next) {
     c.set("settings", options.settings);
     c.set("random", options.random);
     c.set("stream", { startMs: options.now(), requestId: "", traceId: "", spanId: "", flags: [], attempts: 0 });
-    await next();
+    return next();
   };
 }

@@ -12,7 +12,7 @@ import { extractTraceContext, sampledOnly } from "../../policies/telemetry/trace
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 export function traceContext(): MiddlewareHandler<GatewayEnv> {
-  return async function traceContext(c, next) {
+  return function traceContext(c, next) {
     const stream = c.get("stream");
     const header = (name: string) => c.req.header(name);
     const incoming = extractTraceContext(header);
@@ -22,7 +22,7 @@ export function traceContext(): MiddlewareHandler<GatewayEnv> {
     if (incoming?.traceState !== undefined) stream.traceState = incoming.traceState;
     if (incoming) stream.traceFormat = incoming.format;
     stream.traceSampled = decideTraceSampling(incoming ? incoming.sampled : sampledOnly(header), c.get("settings").MESH_TRACE_SAMPLING, c.get("random"));
-    await next();
+    return next();
   };
 }
 
