@@ -1,3 +1,4 @@
+import http from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestGateway, type TestGateway } from "../support/gateway-fixture.js";
 import { startClosedPort, startUpstream, type Upstream } from "../support/upstream.js";
@@ -220,6 +221,49 @@ describe("retries", () => {
     expect(response.status).toBe(504);
     expect(flags(response)).toBe("UT");
     expect(performance.now() - started).toBeLessThan(900);
+  });
+
+  it("passes a body that streams within the route timeout through whole", async () => {
+    slow.setBehaviour((_request, response) => {
+      response.writeHead(200, { "content-type": "text/plain" });
+      response.write("first chunk;");
+      setTimeout(() => response.destroyed || response.end("second chunk"), 50);
+    });
+    const response = await gateway.fetch("/timeout", { host: "retries.test" });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("first chunk;second chunk");
+  });
+
+  it("streams the answer under the route timeout and cuts a body still flowing at the deadline", async () => {
+    // Headers and a first chunk at once, the rest after the 200 ms route timeout: the answer is
+    // not held back until its last byte, and the timeout still covers the whole response (as
+    // Envoy's does), so the stalled body is cut at the deadline, not waited for.
+    slow.setBehaviour((_request, response) => {
+      response.writeHead(200, { "content-type": "text/plain" });
+      response.write("first chunk;");
+      setTimeout(() => response.destroyed || response.end("too late"), 1000);
+    });
+    const started = performance.now();
+    const seen = await new Promise<{ status: number; headersAfterMs: number; body: string; endedAfterMs: number }>((resolve, reject) => {
+      const request = http.request({ host: gateway.url.hostname, port: gateway.url.port, path: "/timeout", headers: { host: "retries.test" }, agent: false }, (incoming) => {
+        const headersAfterMs = performance.now() - started;
+        let body = "";
+        incoming.setEncoding("utf8");
+        incoming.on("data", (chunk: string) => (body += chunk));
+        // The status has gone out: the client sees the body end early or the connection drop.
+        const finish = () => resolve({ status: incoming.statusCode ?? 0, headersAfterMs, body, endedAfterMs: performance.now() - started });
+        incoming.on("end", finish);
+        incoming.on("error", finish);
+        incoming.on("close", finish);
+      });
+      request.on("error", reject);
+      request.end();
+    });
+    expect(seen.status).toBe(200);
+    expect(seen.headersAfterMs).toBeLessThan(200);
+    expect(seen.body).toBe("first chunk;");
+    expect(seen.endedAfterMs).toBeGreaterThanOrEqual(190);
+    expect(seen.endedAfterMs).toBeLessThan(900);
   });
 
   it("reports a refused connection as 503 UF, after retrying on connect-failure", async () => {
