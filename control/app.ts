@@ -8,6 +8,7 @@ import { dashboardData, gatewayTargets } from "./dashboard/data.js";
 import { dashboardPages } from "./dashboard/pages.js";
 import { CONFIG_STORE_NAME, parseControlSettings, type ControlBindings } from "./env.js";
 import { ApiError, apiError, type ApiErrorCode } from "./errors.js";
+import { registerCaRoutes } from "./ca/routes.js";
 import { bearerAuth, requireRole } from "./http/auth.js";
 import { readJsonBody, readQuery, readTextBody, RESOURCE_MEDIA_TYPES } from "./http/body.js";
 import type { ControlEnv } from "./http/context.js";
@@ -27,6 +28,8 @@ export interface ControlDependencies {
   /** The store to call; default the ConfigStore Durable Object bound as CONFIG_STORE. */
   store?: (env: ControlBindings) => StoreClient;
   log?: (line: Record<string, unknown>) => void;
+  /** The CA's clock (tests). */
+  now?: () => number;
 }
 
 export function createControlApp(dependencies: ControlDependencies = {}) {
@@ -56,6 +59,9 @@ export function createControlApp(dependencies: ControlDependencies = {}) {
   // Public too: the dashboard page and its script hold no config; the data it fetches needs a token (/v1/dashboard).
   app.route("/__mesh", dashboardPages());
 
+  // The mesh CA: a public bundle, and SVIDs for the admin or a registration token (its own auth).
+  registerCaRoutes(app, dependencies.now ? { now: dependencies.now } : {});
+
   app.use("/v1/*", bearerAuth());
   app.use("/v1/*", async function currentVersionTag(c, next) {
     await next();
@@ -66,7 +72,7 @@ export function createControlApp(dependencies: ControlDependencies = {}) {
 
   app.get("/v1/openapi.json", (c) => c.json(openApiDocument()));
 
-  const route = (spec: RouteSpec, handler: (c: Context<ControlEnv>) => Promise<Response>) => {
+  const route = (spec: RouteSpec & { access: "read" | "write" }, handler: (c: Context<ControlEnv>) => Promise<Response>) => {
     app.on(spec.method.toUpperCase(), honoPath(spec.path), async (c) => {
       requireRole(c.var.role, spec.access);
       return handler(c);

@@ -18,7 +18,22 @@ export interface ControlBindings {
   MESH_GATEWAY_METRICS_TOKEN?: string;
   /** Optional service binding to the gateway worker (on Cloudflare, how one Worker reaches another). */
   MESH_GATEWAY?: Fetcher;
+  /** Secret, optional (the mesh CA): the signing CA's private key, PKCS#8 PEM (EC P-256/P-384). */
+  MESH_CA_KEY?: string;
+  /** The mesh CA's certificate, PEM, then any certificates up to the root (the last one is the published trust anchor). */
+  MESH_CA_CERT?: string;
+  /** Secret, optional (the mesh CA): the JWT-SVID signing key, PKCS#8 PEM (EC P-256). */
+  MESH_JWT_SVID_KEY?: string;
   [name: string]: unknown;
+}
+
+/** An optional secret holding a PEM block with `label`; empty counts as unset. */
+function PemText(name: string, label: string) {
+  return z
+    .string()
+    .optional()
+    .transform((text) => (text === undefined || text.trim() === "" ? undefined : text.replace(/\\n/g, "\n")))
+    .refine((text) => text === undefined || text.includes(`-----BEGIN ${label}-----`), { message: `${name} must be PEM text with a ${label} block` });
 }
 
 export const ControlSettings = z.object({
@@ -50,6 +65,13 @@ export const ControlSettings = z.object({
       }
       return urls.map((url) => new URL(url).origin);
     }),
+  /** The mesh CA's secrets: all three or none (without them /v1/bundle and /v1/svid/* answer 503). */
+  MESH_CA_KEY: PemText("MESH_CA_KEY", "PRIVATE KEY"),
+  MESH_CA_CERT: PemText("MESH_CA_CERT", "CERTIFICATE"),
+  MESH_JWT_SVID_KEY: PemText("MESH_JWT_SVID_KEY", "PRIVATE KEY"),
+}).superRefine((settings, context) => {
+  const given = (["MESH_CA_KEY", "MESH_CA_CERT", "MESH_JWT_SVID_KEY"] as const).filter((name) => settings[name] !== undefined);
+  if (given.length > 0 && given.length < 3) context.addIssue({ code: "custom", message: `the mesh CA needs MESH_CA_KEY, MESH_CA_CERT and MESH_JWT_SVID_KEY together (only ${given.join(", ")} set)` });
 });
 export type ControlSettings = z.infer<typeof ControlSettings>;
 

@@ -35,6 +35,8 @@ export interface ApiErrorDetail {
   currentVersion?: string | null;
   /** For `method_not_allowed`: the methods the path accepts. */
   allowed?: string[];
+  /** A stable code for why the mesh CA refused (`ERR_CA_...`), for clients to branch on. */
+  reason?: string;
 }
 
 export interface ApiErrorBody {

@@ -93,7 +93,7 @@ function operation(spec: RouteSpec): Record<string, unknown> {
   return {
     operationId: spec.operationId,
     summary: spec.summary,
-    description: `${spec.description}\n\nAccess: ${spec.access === "write" ? "admin token" : "admin or reader token"}.`,
+    description: `${spec.description}\n\nAccess: ${ACCESS_TEXT[spec.access]}.`,
     ...(parameters.length ? { parameters } : {}),
     ...(spec.body
       ? { requestBody: { required: true, description: spec.body.description, content: Object.fromEntries(spec.body.mediaTypes.map((type) => [type, { schema: ref(spec.body!.schema) }])) } }
@@ -101,6 +101,13 @@ function operation(spec: RouteSpec): Record<string, unknown> {
     responses,
   };
 }
+
+const ACCESS_TEXT: Record<RouteSpec["access"], string> = {
+  read: "admin or reader token",
+  write: "admin token",
+  issue: "admin token (any SPIFFE ID of the trust domain) or a workload registration token (the SPIFFE IDs registered for it); not the reader token",
+  public: "none (public)",
+};
 
 function ref(schema: z.ZodType): Record<string, unknown> {
   const id = z.globalRegistry.get(schema)?.id;

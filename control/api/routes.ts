@@ -8,6 +8,11 @@ import {
   ExplainResult,
   HistoryList,
   HistoryQuery,
+  JwtSvidRequest,
+  JwtSvidResult,
+  SpiffeBundle,
+  X509SvidRequest,
+  X509SvidResult,
   IstioResource,
   PrometheusText,
   ResourceList,
@@ -34,8 +39,8 @@ export interface RouteSpec {
   operationId: string;
   summary: string;
   description: string;
-  /** `read`: any token; `write`: the admin token. */
-  access: "read" | "write";
+  /** `read`: any token; `write`: the admin token; `issue`: the admin token or a registration token (mesh CA); `public`: none. */
+  access: "read" | "write" | "issue" | "public";
   query?: z.ZodObject;
   params?: z.ZodObject;
   body?: { schema: z.ZodType; mediaTypes: readonly string[]; description: string };
@@ -189,6 +194,40 @@ export const ROUTES = {
     access: "read",
     ok: { description: "the graph and the traffic", schema: DashboardResult },
     errors: [],
+  },
+  bundle: {
+    method: "get",
+    path: "/v1/bundle",
+    operationId: "bundle",
+    summary: "The mesh CA's trust bundle (SPIFFE bundle format)",
+    description:
+      "The SPIFFE bundle of the CA's trust domain: its root certificate (an `x509-svid` key with `x5c`) and its JWT-SVID key (a `jwt-svid` key with `kid`), with `spiffe_refresh_hint`. Public, like a SPIFFE `https_web` bundle endpoint: it holds only public keys. 503 when the worker has no CA secrets.",
+    access: "public",
+    ok: { description: "the SPIFFE bundle", schema: SpiffeBundle },
+    errors: [503],
+  },
+  issueX509Svid: {
+    method: "post",
+    path: "/v1/svid/x509",
+    operationId: "issueX509Svid",
+    summary: "Issue an X.509-SVID for a CSR",
+    description:
+      "Certifies the public key of a PKCS#10 CSR (whose self-signature must verify; its subject and extensions are ignored) for the requested SPIFFE ID: one URI SAN, not a CA, digitalSignature (+ keyEncipherment for RSA), serverAuth and clientAuth, a random serial, valid for `ttlSeconds` (default 3600, at most 86400). The caller must be allowed that SPIFFE ID.",
+    access: "issue",
+    body: { schema: X509SvidRequest, mediaTypes: JSON_TYPES, description: "the CSR and the SPIFFE ID" },
+    ok: { description: "the SVID, its chain and the trust anchor (PEM)", schema: X509SvidResult },
+    errors: [400, 403, 413, 415, 503],
+  },
+  issueJwtSvid: {
+    method: "post",
+    path: "/v1/svid/jwt",
+    operationId: "issueJwtSvid",
+    summary: "Issue a JWT-SVID",
+    description: "An ES256 JWT-SVID for the requested SPIFFE ID and audiences (at least one), valid for `ttlSeconds` (default 300, at most 3600), signed with the key published in /v1/bundle. The caller must be allowed that SPIFFE ID.",
+    access: "issue",
+    body: { schema: JwtSvidRequest, mediaTypes: JSON_TYPES, description: "the SPIFFE ID and the audiences" },
+    ok: { description: "the token", schema: JwtSvidResult },
+    errors: [400, 403, 413, 415, 503],
   },
 } satisfies Record<string, RouteSpec>;
 

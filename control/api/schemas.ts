@@ -35,6 +35,7 @@ export const ErrorBody = z
       issues: z.array(ConfigIssue).optional(),
       currentVersion: z.string().nullable().optional(),
       allowed: z.array(z.string()).optional(),
+      reason: z.string().optional().describe("mesh CA refusals: ERR_CA_SPIFFE_ID_INVALID, ERR_CA_SPIFFE_ID_TRUST_DOMAIN, ERR_CA_CSR_MALFORMED, ERR_CA_CSR_SIGNATURE, ERR_CA_CSR_KEY, ERR_CA_TTL_TOO_LONG, ERR_CA_AUDIENCE_MISSING, ERR_CA_READER_TOKEN, ERR_CA_NOT_REGISTERED, ERR_CA_UNAUTHENTICATED, ERR_CA_NOT_CONFIGURED"),
     }),
   })
   .meta({ id: "Error" });
@@ -181,3 +182,39 @@ export const HistoryQuery = z.strictObject({ limit: z.coerce.number().int().min(
 export const SnapshotQuery = z.strictObject({ version: z.string().min(1).max(128).optional().describe("default: the current version") });
 export const DiffQuery = z.strictObject({ from: z.string().min(1).max(128), to: z.string().min(1).max(128).optional().describe("default: the current version") });
 export const ResourcePath = z.object({ kind: z.string().min(1).max(64), namespace: z.string().min(1).max(63), name: z.string().min(1).max(253) });
+
+export const X509SvidRequest = z
+  .object({
+    csr: z.string().min(1).describe("a PKCS#10 certificate request, PEM; only its public key is used, and its self-signature must verify"),
+    spiffeId: z.string().min(1).describe("the SPIFFE ID to certify, in the CA's trust domain, e.g. spiffe://acme.test/ns/shop/sa/frontend"),
+    ttlSeconds: z.number().int().min(60).optional().describe("default 3600, at most 86400"),
+  })
+  .strict()
+  .meta({ id: "X509SvidRequest" });
+
+export const X509SvidResult = z
+  .object({
+    spiffeId: z.string(),
+    certificate: z.string().describe("the X.509-SVID, PEM"),
+    chain: z.string().describe("the SVID then its intermediates (not the root), PEM: what the workload presents"),
+    bundle: z.string().describe("the trust anchor, PEM"),
+    serialNumber: z.string(),
+    notBefore: z.string(),
+    expiresAt: z.string(),
+  })
+  .meta({ id: "X509SvidResult" });
+
+export const JwtSvidRequest = z
+  .object({
+    spiffeId: z.string().min(1),
+    audience: z.array(z.string().min(1)).describe("who the token is for (required, at least one)"),
+    ttlSeconds: z.number().int().min(10).optional().describe("default 300, at most 3600"),
+  })
+  .strict()
+  .meta({ id: "JwtSvidRequest" });
+
+export const JwtSvidResult = z.object({ spiffeId: z.string(), token: z.string(), audience: z.array(z.string()), expiresAt: z.string() }).meta({ id: "JwtSvidResult" });
+
+export const SpiffeBundle = z
+  .object({ keys: z.array(z.record(z.string(), z.unknown())), spiffe_refresh_hint: z.number().optional(), spiffe_sequence: z.number().optional() })
+  .meta({ id: "SpiffeBundle", description: "A SPIFFE bundle (JWK Set): the CA's root as an x509-svid key (x5c), the JWT-SVID key as a jwt-svid key (kid)" });

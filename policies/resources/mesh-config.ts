@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { SpiffeIdError } from "../identity/errors.js";
-import { parseTrustDomain } from "../identity/spiffe-id.js";
+import { parseSpiffeId, parseTrustDomain } from "../identity/spiffe-id.js";
 import { parsePemAuthorities, parseSpiffeBundle } from "../identity/trust-bundle.js";
 import { PATH_NORMALIZATIONS } from "../paths/normalize.js";
 import { Duration, istioObject, NamespaceName } from "./common.js";
@@ -55,6 +55,18 @@ export const TrustBundleSource = istioObject({
 });
 export type TrustBundleSource = z.infer<typeof TrustBundleSource>;
 
+export const WorkloadRegistration = istioObject({
+  spiffeId: z.string().superRefine((value, ctx) => {
+    try {
+      if (parseSpiffeId(value).path === "") ctx.addIssue({ code: "custom", message: `'${value}' names a trust domain; a workload registration needs a SPIFFE ID with a path` });
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `'${value}' is not a valid SPIFFE ID (${error instanceof SpiffeIdError ? error.message : String(error)})` });
+    }
+  }),
+  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, "tokenSha256 must be the SHA-256 of the registration token as 64 lowercase hex digits (e.g. printf %s \"$TOKEN\" | sha256sum)"),
+});
+export type WorkloadRegistration = z.infer<typeof WorkloadRegistration>;
+
 export const CertificateData = istioObject(
   {
     pem: z.string().superRefine((pem, ctx) => {
@@ -85,6 +97,12 @@ export const MeshConfigSpec = istioObject(
     defaultHttpRetryPolicy: HTTPRetry.optional(),
     /** This project's addition: the audiences a JWT-SVID presented to the gateway may carry (besides the gateway's own SPIFFE ID). */
     jwtSvid: istioObject({ audiences: z.array(z.string().min(1)).min(1) }).optional(),
+    /**
+     * This project's addition: who may obtain which SVID from the mesh CA (POST /v1/svid/*)
+     * without the admin token. Each entry lets the holder of a registration token (stored as
+     * the lowercase hex SHA-256 of the token, never the token) obtain exactly that SPIFFE ID.
+     */
+    workloadRegistrations: z.array(WorkloadRegistration).max(1000).optional(),
   },
   [
     "proxyListenPort",
@@ -132,6 +150,11 @@ export const MeshConfigSpec = istioObject(
   spec.trustBundles?.forEach((source, index) => {
     if (seen.has(source.trustDomain)) ctx.addIssue({ code: "custom", path: ["trustBundles", index, "trustDomain"], message: `trust domain '${source.trustDomain}' has more than one bundle` });
     seen.add(source.trustDomain);
+  });
+  spec.workloadRegistrations?.forEach((registration, index) => {
+    if (!registration.spiffeId.startsWith(`spiffe://${spec.trustDomain}/`)) {
+      ctx.addIssue({ code: "custom", path: ["workloadRegistrations", index, "spiffeId"], message: `'${registration.spiffeId}' is not in the trust domain '${spec.trustDomain}'; the mesh CA issues only for its own trust domain` });
+    }
   });
   spec.trustDomainAliases?.forEach((alias, index) => {
     if (alias === spec.trustDomain) ctx.addIssue({ code: "custom", path: ["trustDomainAliases", index], message: `'${alias}' is the trust domain itself` });

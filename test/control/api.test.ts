@@ -287,6 +287,7 @@ spec:
     expect(document.body.openapi).toBe("3.1.0");
     expect(Object.keys(document.body.paths).sort()).toEqual([
       "/v1/apply",
+      "/v1/bundle",
       "/v1/dashboard",
       "/v1/diff",
       "/v1/explain",
@@ -296,6 +297,8 @@ spec:
       "/v1/resources/{kind}/{namespace}/{name}",
       "/v1/rollback",
       "/v1/snapshot",
+      "/v1/svid/jwt",
+      "/v1/svid/x509",
       "/v1/validate",
     ]);
     expect(Object.keys(document.body.paths["/v1/metrics"].get.responses["200"].content)).toEqual(["text/plain; version=0.0.4"]);
