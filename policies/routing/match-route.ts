@@ -69,18 +69,53 @@ export function matchInVirtualHost(
   virtualHost: VirtualHost,
   request: RequestView,
 ): RouteMatch | undefined {
-  for (const position of candidatePositions(virtualHost.pathIndex, request.path)) {
-    const route = table.snapshot.routes[virtualHost.routes[position]!]!;
-    if (route.matches.length === 0) return { gateway, virtualHost, route, match: undefined };
-    for (const match of route.matches) {
-      if (matchAccepts(match, request, gateway.name, table.regexes)) return { gateway, virtualHost, route, match };
+  const lists = candidateLists(virtualHost.pathIndex, request.path);
+  if (lists.length === 0) return undefined;
+  if (lists.length === 1) {
+    for (const position of lists[0]!) {
+      const found = tryRoute(table, gateway, virtualHost, position, request);
+      if (found) return found;
     }
+    return undefined;
+  }
+  // The lists are each in route order and may share positions (a route with several match
+  // blocks): walk them together, smallest head first, and stop at the first route that matches,
+  // so the first route costs the same at 10 or 10,000 candidates (no merge, no sort).
+  const cursors = new Array<number>(lists.length).fill(0);
+  for (;;) {
+    let next = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < lists.length; i++) {
+      const head = lists[i]![cursors[i]!];
+      if (head !== undefined && head < next) next = head;
+    }
+    if (next === Number.POSITIVE_INFINITY) return undefined;
+    for (let i = 0; i < lists.length; i++) if (lists[i]![cursors[i]!] === next) cursors[i]!++;
+    const found = tryRoute(table, gateway, virtualHost, next, request);
+    if (found) return found;
+  }
+}
+
+function tryRoute(table: RoutingTable, gateway: CompiledGateway, virtualHost: VirtualHost, position: number, request: RequestView): RouteMatch | undefined {
+  const route = table.snapshot.routes[virtualHost.routes[position]!]!;
+  if (route.matches.length === 0) return { gateway, virtualHost, route, match: undefined };
+  for (const match of route.matches) {
+    if (matchAccepts(match, request, gateway.name, table.regexes)) return { gateway, virtualHost, route, match };
   }
   return undefined;
 }
 
-/** Route positions that could match this path, ascending (route order). */
+/** Route positions that could match this path, ascending (route order), without duplicates. */
 export function candidatePositions(index: PathIndex, path: string): number[] {
+  const lists = candidateLists(index, path);
+  if (lists.length === 0) return [];
+  if (lists.length === 1) return lists[0]!;
+  const merged = new Set<number>();
+  for (const list of lists) for (const position of list) merged.add(position);
+  return [...merged].sort((a, b) => a - b);
+}
+
+/** The path index's lists that apply to this path, each ascending; empty lists left out. */
+function candidateLists(index: PathIndex, path: string): number[][] {
   const lists: number[][] = [];
   const push = (list: number[] | undefined) => {
     if (list !== undefined && list.length > 0) lists.push(list);
@@ -90,7 +125,7 @@ export function candidatePositions(index: PathIndex, path: string): number[] {
     if (length > path.length) break;
     push(own(index.prefix, path.slice(0, length)));
   }
-  if (index.prefixLengthsCaseless.length > 0 || Object.keys(index.exactCaseless).length > 0) {
+  if (index.prefixLengthsCaseless.length > 0 || hasKeys(index.exactCaseless)) {
     const lower = path.toLowerCase();
     push(own(index.exactCaseless, lower));
     for (const length of index.prefixLengthsCaseless) {
@@ -99,11 +134,12 @@ export function candidatePositions(index: PathIndex, path: string): number[] {
     }
   }
   push(index.anyPath);
-  if (lists.length === 0) return [];
-  if (lists.length === 1) return lists[0]!;
-  const merged = new Set<number>();
-  for (const list of lists) for (const position of list) merged.add(position);
-  return [...merged].sort((a, b) => a - b);
+  return lists;
+}
+
+function hasKeys(table: Record<string, unknown>): boolean {
+  for (const _key in table) return true;
+  return false;
 }
 
 function own(table: Record<string, number[]>, key: string): number[] | undefined {
