@@ -9,6 +9,7 @@ import {
 } from "../../policies/telemetry/istio-metrics.js";
 import { MetricRegistry, type Counter, type Gauge } from "../../policies/telemetry/metric-registry.js";
 import { formatPrometheusText } from "../../policies/telemetry/prometheus-text.js";
+import { recordRouteRequest, registerRouteRequestMetrics, type RouteRequestMetrics } from "../../policies/telemetry/route-metrics.js";
 import type { GatewayEnv } from "../context.js";
 import type { GatewaySettings } from "../env.js";
 import { analyticsDataPoint, analyticsDataset } from "./analytics-engine.js";
@@ -42,6 +43,7 @@ export class GatewayTelemetry {
   readonly exporter: OtlpExporter | undefined;
   readonly metricsToken: string | undefined;
   private readonly istio: IstioRequestMetrics;
+  private readonly routes: RouteRequestMetrics;
   private readonly reporters: ReadonlySet<Reporter>;
   private readonly authzDecisions: Counter;
   private readonly spansExported: Counter;
@@ -56,6 +58,7 @@ export class GatewayTelemetry {
     let seriesDropped: Counter | undefined;
     this.registry = new MetricRegistry({ onDropped: (metric) => seriesDropped?.inc({ metric }) });
     this.istio = registerIstioRequestMetrics(this.registry);
+    this.routes = registerRouteRequestMetrics(this.registry);
     this.authzDecisions = this.registry.counter("mesh_authz_decisions_total", "Authorization decisions, by decision and the policy that made it.", ["decision", "policy"]);
     this.spansExported = this.registry.counter("mesh_tracing_spans_exported_total", "Spans accepted by the OTLP collector.");
     this.spansDropped = this.registry.counter("mesh_tracing_spans_dropped_total", "Spans lost, by reason.", ["reason"]);
@@ -96,7 +99,8 @@ export class GatewayTelemetry {
   /**
    * Istio's reports for one finished request: the gateway's own (`reporter="source"`), and, for
    * each attempt an upstream answered, the report its missing sidecar would have made
-   * (`reporter="destination"`). Plus the authz counter and the Analytics Engine data point.
+   * (`reporter="destination"`). Plus the per-route series (`mesh_route_*`), the authz counter
+   * and the Analytics Engine data point.
    */
   recordRequest(c: Context<GatewayEnv>, endMs: number, responseBytes: number): void {
     const stream = c.get("stream");
@@ -107,6 +111,7 @@ export class GatewayTelemetry {
     const labels = istioRequestLabels("source", this.workload, facts);
     if (this.reporters.has("source")) recordIstioRequest(this.istio, labels, { durationMs, requestBytes, responseBytes });
     if (this.reporters.has("destination")) this.recordDestinationReports(c, facts.requestProtocol, requestBytes, responseBytes);
+    recordRouteRequest(this.routes, { routeName: stream.routeName, responseCode: facts.responseCode, responseFlags: facts.responseFlags }, durationMs);
     if (stream.authzDecision) this.authzDecisions.inc({ decision: stream.authzDecision, policy: stream.authzPolicy ?? "none" });
 
     const dataset = analyticsDataset(c.env as Record<string, unknown>);

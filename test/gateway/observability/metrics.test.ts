@@ -149,6 +149,30 @@ describe("Istio standard metrics at /__mesh/metrics", () => {
     });
   });
 
+  it("counts requests per route in mesh_route_* series, not as a label on istio_*", async () => {
+    expect((await gateway.fetch("/orders/per-route", { host: "shop.test" })).status).toBe(200);
+    expect((await gateway.fetch("/abort/per-route", { host: "shop.test" })).status).toBe(503);
+    expect((await gateway.fetch("/", { host: "nowhere.example" })).status).toBe(404);
+    const metrics = await scrapeUntil((m) => total(m.get("mesh_route_requests_total"), { route_name: "abort" }) > 0 && total(m.get("mesh_route_requests_total"), { route_name: "unknown" }) > 0);
+    const requests = metrics.get("mesh_route_requests_total")!;
+    expect(requests.type).toBe("counter");
+    // Every request the gateway answered is counted once under its route; the earlier tests' too.
+    expect(total(requests)).toBe(total(metrics.get("istio_requests_total"), source));
+    expect(total(requests, { route_name: "orders", response_code: "200", response_flags: "-" })).toBeGreaterThanOrEqual(1);
+    expect(only(requests.samples, { route_name: "abort", response_code: "503" }).labels).toEqual({ route_name: "abort", response_code: "503", response_flags: "FI" });
+    expect(only(requests.samples, { route_name: "unknown" }).labels).toEqual({ route_name: "unknown", response_code: "404", response_flags: "NR" });
+    expect(total(requests, { route_name: "retried", response_code: "503", response_flags: "URX" })).toBe(1);
+
+    const duration = metrics.get("mesh_route_request_duration_milliseconds")!;
+    expect(duration.type).toBe("histogram");
+    const abort = only(duration.histograms, { route_name: "abort" });
+    expect([...abort.buckets.keys()]).toEqual([...ISTIO_DEFAULT_BUCKETS.map(String), "+Inf"]);
+    expect(abort.count).toBe(total(requests, { route_name: "abort" }));
+    expect(total(duration)).toBe(total(requests));
+    // The route is not a label of Istio's metrics.
+    expect(metrics.get("istio_requests_total")!.samples.every((sample) => !("route_name" in sample.labels))).toBe(true);
+  });
+
   it("does not count its own endpoints, and serves the config version and age", async () => {
     const before = total((await scrape()).get("istio_requests_total"));
     await gateway.fetch("/__mesh/healthz");
