@@ -13,6 +13,7 @@ import { formatConfigIssue, type ConfigIssue } from "../policies/errors.js";
 import type { Snapshot } from "../policies/snapshot/schema.js";
 import { startDemoServices, type RunningDemo } from "./demo/services.js";
 import { bundleWorker, REPO_ROOT } from "./lib/bundle-worker.js";
+import { localCa, meshTrustDomain, withCaBundle } from "./lib/local-ca.js";
 import { formatLabels, WRANGLER_DEFAULTS } from "./lib/local-gateway.js";
 import { CONTROL_DEFAULTS, GATEWAY_NAME, startLocalMesh, type LocalMesh } from "./lib/local-mesh.js";
 
@@ -40,6 +41,8 @@ environment:
   MESH_ADMIN_TOKEN    the control API's admin token (default: generated once, kept in .mesh/admin-token)
   MESH_READER_TOKEN   its read-only token (default: generated once, kept in .mesh/reader-token)
   MESH_CONFIG_TTL_MS  how often the gateway re-reads the config pointer (default 1000 locally)
+  MESH_PROXY_SECRET, MESH_TRUSTED_PROXY_CERT_SHA256
+                      passed to the gateway when set (a trusted front proxy, see docs/security.md)
   MESH_HOME           where tokens and local endpoints are kept for meshctl (default .mesh)`;
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, "examples/bookinfo.yaml");
@@ -108,6 +111,15 @@ async function main(): Promise<number> {
   const admin = process.env.MESH_ADMIN_TOKEN ? { token: process.env.MESH_ADMIN_TOKEN, from: "env" as const } : { ...(await localToken(home, "admin")), from: "file" as const };
   const reader = process.env.MESH_READER_TOKEN ? { token: process.env.MESH_READER_TOKEN, from: "env" as const } : { ...(await localToken(home, "reader")), from: "file" as const };
 
+  // The mesh CA: generated once per trust domain under .mesh/ca/, its bundle put inline in the
+  // MeshConfig that is applied (so the gateway trusts it without calling the control plane).
+  const { trustDomain, hasMeshConfig } = meshTrustDomain(configText);
+  const ca = await localCa(home, trustDomain);
+  const seeded = await withCaBundle(configText, ca.secrets);
+  const proxyBindings = Object.fromEntries(
+    (["MESH_PROXY_SECRET", "MESH_TRUSTED_PROXY_CERT_SHA256"] as const).filter((name) => process.env[name]).map((name) => [name, process.env[name]!]),
+  );
+
   let demo: RunningDemo | undefined;
   let mesh: LocalMesh | undefined;
   let stopping: Promise<void> | undefined;
@@ -133,17 +145,24 @@ async function main(): Promise<number> {
       ingressPort: port,
       controlPort,
       persistDir,
-      gatewayBindings: { MESH_DEBUG_HEADERS: "true", MESH_CONFIG_TTL_MS: ttlMs },
+      gatewayBindings: { MESH_DEBUG_HEADERS: "true", MESH_CONFIG_TTL_MS: ttlMs, ...proxyBindings },
       // The dashboard's live counts: the control worker reads the local gateway's /__mesh/metrics.
-      controlBindings: { MESH_ADMIN_TOKEN: admin.token, MESH_READER_TOKEN: reader.token, MESH_GATEWAY_URLS: `http://${HOST}:${port}` },
+      controlBindings: {
+        MESH_ADMIN_TOKEN: admin.token,
+        MESH_READER_TOKEN: reader.token,
+        MESH_GATEWAY_URLS: `http://${HOST}:${port}`,
+        MESH_CA_KEY: ca.secrets.caKeyPem,
+        MESH_CA_CERT: ca.secrets.caCertPem,
+        MESH_JWT_SVID_KEY: ca.secrets.jwtKeyPem,
+      },
       log: new Log(LogLevel.WARN),
     });
-    const seeded = await seedThroughApi(mesh.controlUrl, admin.token, configText, displayPath(configFile));
-    if (!seeded) {
+    const answer = await seedThroughApi(mesh.controlUrl, admin.token, seeded.text, displayPath(configFile));
+    if (!answer) {
       await stop();
       return 1;
     }
-    applied = seeded;
+    applied = answer;
     await writeEndpoints(home, { control: origin(mesh.controlUrl), gateways: [{ name: GATEWAY_NAME, url: origin(mesh.ingressUrl) }], pid: process.pid });
     process.once("exit", () => removeEndpointsSync(home, process.pid));
   } catch (error) {
@@ -162,6 +181,8 @@ async function main(): Promise<number> {
   console.log(`  labels    ${formatLabels(labels)}`);
   console.log(`  token     ${admin.from === "env" ? "from MESH_ADMIN_TOKEN" : `${admin.token}  (${admin.generated ? "generated, " : ""}kept in ${displayPath(tokenFile(home, "admin"))}; meshctl reads it there)`}`);
   console.log(`  reader    ${reader.from === "env" ? "from MESH_READER_TOKEN" : `${reader.token}  (read-only; ${displayPath(tokenFile(home, "reader"))})`}`);
+  const bundleNote = seeded.added ? "its bundle added inline to the MeshConfig applied" : hasMeshConfig ? "the MeshConfig's own bundle for this trust domain is kept" : "no MeshConfig in the config: gateways do not verify SVIDs";
+  console.log(`  mesh CA   spiffe://${seeded.trustDomain} (${ca.generated ? "generated, " : ""}kept in ${displayPath(ca.dir)}; ${bundleNote}); bundle at ${control}/v1/bundle`);
   console.log(`  api docs  ${control}/docs`);
   console.log(`  metrics   ${base}/__mesh/metrics  (the gateway: Istio's standard metrics, Prometheus text)`);
   console.log(`            ${control}/v1/metrics  (the control plane; send a token: Authorization: Bearer <reader token>)`);
@@ -246,6 +267,7 @@ function meshctlLines(bookinfo: boolean): string[] {
       "npx meshctl rollback                                  # back to the previous version",
       "npx meshctl apply -f examples/broken-canary.yaml       # refused: every issue, nothing stored",
       "npx meshctl explain http://bookinfo.local/reviews/1 -H 'end-user: jason'",
+      "npx meshctl token issue --spiffe-id spiffe://acme.test/ns/bookinfo/sa/productpage --audience bookinfo.local   # a JWT-SVID (see README: Identity)",
     );
   }
   lines.push("npx meshctl history");

@@ -203,6 +203,7 @@ export const X509SvidResult = z
     expiresAt: z.string(),
   })
   .meta({ id: "X509SvidResult" });
+export type X509SvidResult = z.infer<typeof X509SvidResult>;
 
 export const JwtSvidRequest = z
   .object({
@@ -214,6 +215,7 @@ export const JwtSvidRequest = z
   .meta({ id: "JwtSvidRequest" });
 
 export const JwtSvidResult = z.object({ spiffeId: z.string(), token: z.string(), audience: z.array(z.string()), expiresAt: z.string() }).meta({ id: "JwtSvidResult" });
+export type JwtSvidResult = z.infer<typeof JwtSvidResult>;
 
 export const SpiffeBundle = z
   .object({ keys: z.array(z.record(z.string(), z.unknown())), spiffe_refresh_hint: z.number().optional(), spiffe_sequence: z.number().optional() })

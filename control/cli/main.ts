@@ -6,6 +6,7 @@ import { explain } from "./commands/explain.js";
 import { history, rollback } from "./commands/history.js";
 import { get, remove } from "./commands/resources.js";
 import { status } from "./commands/status.js";
+import { cert, token } from "./commands/svid.js";
 import { top } from "./commands/top.js";
 import { validate } from "./commands/validate.js";
 import { createContext, type CommandContext, type ContextOptions, type ParsedArgs } from "./context.js";
@@ -48,6 +49,10 @@ const OPTIONS = {
   by: { type: "string" },
   reporter: { type: "string" },
   "metrics-token": { type: "string" },
+  "spiffe-id": { type: "string" },
+  "out-dir": { type: "string" },
+  ttl: { type: "string" },
+  audience: { type: "string", multiple: true },
 } as const;
 
 interface Command {
@@ -66,6 +71,8 @@ const COMMANDS: Record<string, Command> = {
   rollback: { run: rollback, options: ["if-match"], usage: "rollback [VERSION] [--if-match VERSION]   (default: the version before the current one)" },
   explain: { run: explain, options: ["request", "header", "peer", "version", "labels"], usage: "explain URL [-X METHOD] [-H 'name: value']... [--peer SPIFFE_ID] [--version V] [--labels k=v,...]" },
   status: { run: status, options: ["gateway", "wait"], usage: "status [--gateway URL]... [--wait SECONDS]" },
+  cert: { run: cert, options: ["spiffe-id", "out-dir", "ttl"], usage: "cert issue --spiffe-id ID [--out-dir DIR] [--ttl 1h]   an X.509-SVID: key made locally, only a CSR is sent" },
+  token: { run: token, options: ["spiffe-id", "audience", "ttl"], usage: "token issue --spiffe-id ID --audience AUD [--audience ...] [--ttl 5m]   prints a JWT-SVID" },
   top: {
     run: top,
     options: ["gateway", "interval", "once", "by", "reporter", "metrics-token"],
@@ -84,7 +91,8 @@ ${Object.values(COMMANDS)
 
 options for every command:
   --server URL        the control API (env MESH_CONTROL_URL; default: the local one npm start runs, http://127.0.0.1:8789)
-  --token TOKEN       bearer token (env MESH_ADMIN_TOKEN; default: .mesh/admin-token written by npm start)
+  --token TOKEN       bearer token (env MESH_ADMIN_TOKEN; default: .mesh/admin-token written by npm start);
+                      cert/token issue also take a workload registration token
   --author NAME       recorded in the history for writes (env MESH_AUTHOR; default user@host)
   -o, --output FORMAT text (default), json or yaml
   -h, --help          this help
@@ -103,7 +111,9 @@ examples:
   meshctl rollback
   meshctl explain http://bookinfo.local/reviews/1 -H 'end-user: jason'
   meshctl status --wait 10
-  meshctl top --interval 5`;
+  meshctl top --interval 5
+  meshctl cert issue --spiffe-id spiffe://acme.test/ns/bookinfo/sa/productpage --out-dir ./svid
+  meshctl token issue --spiffe-id spiffe://acme.test/ns/bookinfo/sa/productpage --audience bookinfo.local`;
 
 export interface RunOptions extends Omit<ContextOptions, "args"> {}
 

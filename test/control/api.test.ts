@@ -57,7 +57,7 @@ describe("control API", () => {
     v1 = applied.body.version;
     expect(applied.etag).toBe(v1);
     expect(applied.body).toMatchObject({ changed: true, previousVersion: null, dryRun: false, historySeq: 1 });
-    expect(applied.body.resources.created).toHaveLength(8);
+    expect(applied.body.resources.created).toHaveLength(10);
     expect(JSON.parse((await mesh.readKv(CURRENT_POINTER_KEY))!)).toEqual({ version: v1 });
 
     let served: string | null = null;
@@ -72,7 +72,7 @@ describe("control API", () => {
     const all = await mesh.api("GET", "/v1/resources");
     expect(all.status).toBe(200);
     expect(all.etag).toBe(v1);
-    expect(all.body.items).toHaveLength(8);
+    expect(all.body.items).toHaveLength(10);
     const services = await mesh.api("GET", "/v1/resources?kind=se&namespace=bookinfo");
     expect(services.body.items.map((item: { metadata: { name: string } }) => item.metadata.name)).toEqual(["details", "flaky", "productpage", "ratings", "reviews"]);
     expect((await mesh.api("GET", "/v1/resources?namespace=elsewhere")).body.items).toEqual([]);

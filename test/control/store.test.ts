@@ -45,7 +45,7 @@ describe("apply", () => {
     const { core, kv, log } = store();
     const result = ok(await core.apply({ text: bookinfo, source: "bookinfo.yaml", ...admin }));
     expect(result).toMatchObject({ changed: true, previousVersion: null, historySeq: 1 });
-    expect(result.resources.created).toHaveLength(8);
+    expect(result.resources.created).toHaveLength(10);
 
     // Gateways follow the pointer; what it names must already be complete.
     const order = log.entries.map((entry) => entry.split(":")[0] + ":" + entry.split(":")[1]!.split(",")[0]);
@@ -59,7 +59,7 @@ describe("apply", () => {
     const stored = JSON.parse((await kv.get(snapshotKey(result.version)))!);
     expect(Snapshot.parse(stored).version).toBe(result.version);
     expect(stored.source.digest).toMatch(/^[0-9a-f]{64}$/);
-    expect(JSON.parse((await kv.get(resourcesKey(result.version)))!)).toHaveLength(8);
+    expect(JSON.parse((await kv.get(resourcesKey(result.version)))!)).toHaveLength(10);
     expect(await core.currentVersion()).toBe(result.version);
   });
 
@@ -70,7 +70,7 @@ describe("apply", () => {
     const documents = bookinfo.split(/^---$/m).reverse().join("\n---\n");
     const again = ok(await core.apply({ text: documents, ...admin }));
     expect(again).toMatchObject({ version: first.version, changed: false, historySeq: null });
-    expect(again.resources.unchanged).toHaveLength(8);
+    expect(again.resources.unchanged).toHaveLength(10);
     expect(log.entries.length).toBe(writes);
     expect(ok(await core.history()).entries).toHaveLength(1);
   });
@@ -141,7 +141,7 @@ spec:
     expect(answer.status).toBe(400);
     const gatewayOnly = bookinfo.split(/^---$/m)[0]!;
     const pruned = ok(await core.apply({ text: gatewayOnly, prune: true, ...admin }));
-    expect(pruned.resources.deleted).toHaveLength(7);
+    expect(pruned.resources.deleted).toHaveLength(9);
     expect(ok(await core.listResources({})).items).toHaveLength(1);
   });
 });
@@ -292,7 +292,7 @@ describe("delete, rollback, history, diff", () => {
 
     const restarted = new ConfigStoreCore({ storage, kv, log: () => {} });
     expect(await restarted.currentVersion()).toBe(v1.version);
-    expect(ok(await restarted.listResources({})).items).toHaveLength(8);
+    expect(ok(await restarted.listResources({})).items).toHaveLength(10);
     const applied = ok(await restarted.apply({ text: canary, ...admin }));
     expect(applied.version).toBe(dry.version);
   });
