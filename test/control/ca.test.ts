@@ -175,6 +175,10 @@ describe("POST /v1/svid/x509", () => {
     const swapped = await csrFor({ publicKey: owned.publicKey, privateKey: other.privateKey });
     expectRefusal(await call("POST", "/v1/svid/x509", { body: { csr: swapped, spiffeId: PRODUCTPAGE } }), 400, "bad_request", "ERR_CA_CSR_SIGNATURE");
     expectRefusal(await call("POST", "/v1/svid/x509", { body: { csr: "not a csr", spiffeId: PRODUCTPAGE } }), 400, "bad_request", "ERR_CA_CSR_MALFORMED");
+    expectRefusal(await call("POST", "/v1/svid/x509", { body: { csr: csr + " ".repeat(16 * 1024), spiffeId: PRODUCTPAGE } }), 400, "bad_request", "ERR_CA_CSR_MALFORMED");
+    const p521 = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-521" }, true, ["sign", "verify"])) as CryptoKeyPair;
+    const p521Csr = (await Pkcs10CertificateRequestGenerator.create({ keys: p521, signingAlgorithm: { name: "ECDSA", hash: "SHA-512" } })).toString("pem");
+    expectRefusal(await call("POST", "/v1/svid/x509", { body: { csr: p521Csr, spiffeId: PRODUCTPAGE } }), 400, "bad_request", "ERR_CA_CSR_KEY");
     expectRefusal(await call("POST", "/v1/svid/x509", { body: { csr, spiffeId: PRODUCTPAGE, ttlSeconds: 86_401 } }), 400, "bad_request", "ERR_CA_TTL_TOO_LONG");
     expectRefusal(await call("POST", "/v1/svid/x509", { body: { csr, spiffeId: PRODUCTPAGE, extra: 1 } }), 400, "bad_request");
   });
