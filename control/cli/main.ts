@@ -76,7 +76,7 @@ const COMMANDS: Record<string, Command> = {
   top: {
     run: top,
     options: ["gateway", "interval", "once", "by", "reporter", "metrics-token"],
-    usage: "top [--gateway URL]... [--interval SECONDS] [--once] [--by version|service] [--reporter source|destination] [--metrics-token T]",
+    usage: "top [--gateway URL]... [--interval SECONDS] [--once] [--by version|service|route] [--reporter source|destination] [--metrics-token T]",
   },
 };
 

@@ -23,7 +23,8 @@ import {
  */
 
 export type Reporter = "source" | "destination";
-export type TrafficGrouping = "version" | "service";
+/** `route` reads the gateway's per-route series (`mesh_route_*`), the others Istio's standard ones. */
+export type TrafficGrouping = "version" | "service" | "route";
 
 interface SeriesCounters {
   service: string;
@@ -41,6 +42,8 @@ export interface TrafficScrape {
   /** `mesh_config_version_info`'s version label. */
   configVersion: string | undefined;
   series: Map<string, SeriesCounters>;
+  /** Per route (`mesh_route_*`, one report per client request): `service` holds the route name. */
+  routes: Map<string, SeriesCounters>;
 }
 
 export interface TrafficStats {
@@ -79,6 +82,8 @@ export interface TrafficRow {
 
 const REQUESTS = "istio_requests_total";
 const DURATION = "istio_request_duration_milliseconds";
+const ROUTE_REQUESTS = "mesh_route_requests_total";
+const ROUTE_DURATION = "mesh_route_request_duration_milliseconds";
 
 /** Reads a gateway's exposition (throws PrometheusParseError when it is not Prometheus text). */
 export function readTrafficScrape(text: string, atMs: number, options: { reporter?: Reporter } = {}): TrafficScrape {
@@ -104,9 +109,19 @@ export function trafficScrapeOf(families: Map<string, PromFamily>, atMs: number,
   if (duration?.type === "histogram") {
     for (const histogram of histogramSeries(duration)) if (histogram.labels.reporter === reporter) entry(histogram.labels).buckets = histogram.buckets;
   }
+  const routes = new Map<string, SeriesCounters>();
+  const routeEntry = (labels: Record<string, string>) => {
+    const key = seriesKey(labels);
+    let found = routes.get(key);
+    if (!found) routes.set(key, (found = { service: labels.route_name ?? "unknown", version: "*", code: labels.response_code ?? "", requests: 0, buckets: [] }));
+    return found;
+  };
+  for (const sample of families.get(ROUTE_REQUESTS)?.samples ?? []) if (sample.name === ROUTE_REQUESTS) routeEntry(sample.labels).requests = sample.value;
+  const routeDuration = families.get(ROUTE_DURATION);
+  if (routeDuration?.type === "histogram") for (const histogram of histogramSeries(routeDuration)) routeEntry(histogram.labels).buckets = histogram.buckets;
   const start = families.get("process_start_time_seconds")?.samples[0]?.value;
   const version = families.get("mesh_config_version_info")?.samples[0]?.labels.version;
-  return { atMs, startTimeSeconds: Number.isFinite(start) ? start : undefined, configVersion: version, series };
+  return { atMs, startTimeSeconds: Number.isFinite(start) ? start : undefined, configVersion: version, series, routes };
 }
 
 /** What happened between `previous` and `current` (or since the gateway started), grouped. */
@@ -114,9 +129,10 @@ export function trafficWindow(previous: TrafficScrape | undefined, current: Traf
   const sinceStart = previous === undefined || previous.startTimeSeconds !== current.startTimeSeconds;
   const seconds = !sinceStart ? (current.atMs - previous!.atMs) / 1000 : current.startTimeSeconds !== undefined ? Math.max(0, current.atMs / 1000 - current.startTimeSeconds) : undefined;
   const groups = new Map<string, TrafficStats>();
-  for (const [key, now] of current.series) {
-    const before = sinceStart ? undefined : previous!.series.get(key);
-    const version = grouping === "service" ? "*" : now.version;
+  const byRoute = grouping === "route";
+  for (const [key, now] of byRoute ? current.routes : current.series) {
+    const before = sinceStart ? undefined : (byRoute ? previous!.routes : previous!.series).get(key);
+    const version = grouping === "version" ? now.version : "*";
     const groupKey = `${now.service}\u0000${version}`;
     let group = groups.get(groupKey);
     if (!group) groups.set(groupKey, (group = { service: now.service, version, requests: 0, errors: 0, buckets: [] }));

@@ -7,6 +7,7 @@ import { runMeshctl } from "../../control/cli/main.js";
 import { istioRequestLabels, recordIstioRequest, registerIstioRequestMetrics } from "../../policies/telemetry/istio-metrics.js";
 import { MetricRegistry } from "../../policies/telemetry/metric-registry.js";
 import { formatPrometheusText } from "../../policies/telemetry/prometheus-text.js";
+import { recordRouteRequest, registerRouteRequestMetrics } from "../../policies/telemetry/route-metrics.js";
 import { startClosedPort } from "../support/upstream.js";
 
 /**
@@ -24,12 +25,16 @@ afterAll(() => rm(home, { recursive: true, force: true }));
 function fakeGateway() {
   const registry = new MetricRegistry();
   const istio = registerIstioRequestMetrics(registry);
+  const routes = registerRouteRequestMetrics(registry);
   registry.gauge("mesh_config_version_info", "", ["version"]).set({ version: "0123456789abcdef" }, 1);
   registry.gauge("process_start_time_seconds", "").set({}, Math.floor(Date.now() / 1000) - 100);
   return {
     record(host: string, subset: string, code: number, ms: number, times: number) {
       const labels = istioRequestLabels("source", { workload: "gw" }, { responseCode: code, responseFlags: [], requestProtocol: "http", destination: { host, subset } });
       for (let index = 0; index < times; index++) recordIstioRequest(istio, labels, { durationMs: ms, requestBytes: 0, responseBytes: 0 });
+    },
+    recordRoute(routeName: string | undefined, code: number, ms: number, times: number) {
+      for (let index = 0; index < times; index++) recordRouteRequest(routes, { routeName, responseCode: code, responseFlags: [] }, ms);
     },
     text: () => formatPrometheusText(registry.collect()),
   };
@@ -80,6 +85,22 @@ describe("meshctl top", () => {
     ]);
     expect(fetcher.calls[0]!.url).toBe("http://gw.test/__mesh/metrics");
     expect(fetcher.calls[0]!.headers.get("authorization")).toBeNull();
+  });
+
+  it("groups by route with --by route, from the gateway's per-route series", async () => {
+    const gateway = fakeGateway();
+    gateway.record("reviews.local", "v1", 200, 3, 7);
+    gateway.recordRoute("reviews-canary", 200, 3, 30);
+    gateway.recordRoute("reviews-canary", 503, 3, 10);
+    gateway.recordRoute(undefined, 404, 1, 5);
+    const fetcher = serving({ "http://gw.test": () => new Response(gateway.text()) });
+    const result = await meshctl(["top", "--gateway", "http://gw.test", "--once", "--interval", "0", "--by", "route", "-o", "json"], { fetch: fetcher });
+    expect(result.code, result.err).toBe(0);
+    const frame = JSON.parse(result.out.join("\n"));
+    expect(frame.rows.map((row: { service: string; requests: number; errors: number }) => [row.service, row.requests, row.errors])).toEqual([
+      ["reviews-canary", 40, 10],
+      ["unknown", 5, 0],
+    ]);
   });
 
   it("measures over --interval with --once, and says so on stderr", async () => {
@@ -166,7 +187,7 @@ describe("meshctl top", () => {
     expect(mixed.code).toBe(0);
     expect(mixed.out.join("\n")).toContain(`gateway gateway-2  ${closed.url}  ERROR cannot reach`);
 
-    for (const args of [["--interval", "0"], ["--interval", "soon"], ["--once", "--interval", "-1"], ["--by", "route"], ["--reporter", "sidecar"], ["--gateway", "ftp://x"]]) {
+    for (const args of [["--interval", "0"], ["--interval", "soon"], ["--once", "--interval", "-1"], ["--by", "subset"], ["--reporter", "sidecar"], ["--gateway", "ftp://x"]]) {
       expect((await meshctl(["top", ...args])).code, args.join(" ")).toBe(2);
     }
   });

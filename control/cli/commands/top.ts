@@ -7,7 +7,7 @@ import { CliError, EXIT } from "../errors.js";
 import { asJson, asYaml, table } from "../format.js";
 
 /**
- * `meshctl top [--gateway URL]... [--interval SECONDS] [--once] [--by version|service]
+ * `meshctl top [--gateway URL]... [--interval SECONDS] [--once] [--by version|service|route]
  * [--reporter source|destination] [--metrics-token T]`: request rate, error rate, p50 and p99 per
  * destination service and version, from the gateways' `/__mesh/metrics`, refreshed every interval
  * (Ctrl-C stops it). Each frame covers the time since the scrape before it; the first covers the
@@ -46,7 +46,7 @@ export async function top(context: CommandContext): Promise<number> {
     throw new CliError(`--interval must be a number of seconds from 0.2 to 3600 (0 only with --once; got '${intervalText}')`, EXIT.usage);
   }
   const by = (stringArg(context.args, "by") ?? "version") as TrafficGrouping;
-  if (by !== "version" && by !== "service") throw new CliError(`--by must be version or service (got '${by}')`, EXIT.usage);
+  if (by !== "version" && by !== "service" && by !== "route") throw new CliError(`--by must be version, service or route (got '${by}')`, EXIT.usage);
   const reporter = (stringArg(context.args, "reporter") ?? "source") as Reporter;
   if (reporter !== "source" && reporter !== "destination") throw new CliError(`--reporter must be source or destination (got '${reporter}')`, EXIT.usage);
   const token = stringArg(context.args, "metrics-token") ?? (context.env.MESH_METRICS_TOKEN || undefined);
@@ -141,7 +141,7 @@ function print(context: CommandContext, frame: TopFrame, options: { interval: nu
 export function formatTopFrame(frame: TopFrame, options: { interval?: number | undefined; live?: boolean } = {}): string[] {
   const when = frame.at.slice(11, 19);
   const every = options.live && options.interval !== undefined ? `  every ${options.interval}s (Ctrl-C to stop)` : "";
-  const lines = [`meshctl top  ${when}${every}  reporter=${frame.reporter}, per ${frame.by === "version" ? "service and version" : "service"}`];
+  const lines = [`meshctl top  ${when}${every}  reporter=${frame.reporter}, per ${frame.by === "version" ? "service and version" : frame.by}`];
   for (const gateway of frame.gateways) {
     if (gateway.error) {
       lines.push(`gateway ${gateway.name}  ${gateway.url}  ERROR ${gateway.error}`);
@@ -150,7 +150,7 @@ export function formatTopFrame(frame: TopFrame, options: { interval?: number | u
     const window = gateway.windowSeconds === undefined ? "window unknown" : gateway.sinceStart ? `since it started ${seconds(gateway.windowSeconds)} ago` : `last ${seconds(gateway.windowSeconds)}`;
     lines.push(`gateway ${gateway.name}  ${gateway.url}  config ${gateway.configVersion ?? "(none)"}  ${window}`);
   }
-  const header = frame.by === "version" ? ["SERVICE", "VERSION", "REQUESTS", "RPS", "ERRORS", "P50", "P99"] : ["SERVICE", "REQUESTS", "RPS", "ERRORS", "P50", "P99"];
+  const header = frame.by === "version" ? ["SERVICE", "VERSION", "REQUESTS", "RPS", "ERRORS", "P50", "P99"] : [frame.by === "route" ? "ROUTE" : "SERVICE", "REQUESTS", "RPS", "ERRORS", "P50", "P99"];
   const cells = (row: TrafficRow) => {
     const numbers = [String(row.requests), rate(row.rps), ratio(row.errorRatio), millis(row.p50Ms), millis(row.p99Ms)];
     return frame.by === "version" ? [row.service, row.version, ...numbers] : [row.service, ...numbers];
