@@ -38,6 +38,8 @@ export interface BenchOptions {
   pin: boolean;
   /** A `wrangler deploy --dry-run` bundle to run as the gateway instead of this tree's (A/B runs). */
   bundle: string | undefined;
+  /** Another gateway bundle run side by side with this tree's, in the same rounds (A/B in one run). */
+  baseline: string | undefined;
   help: boolean;
 }
 
@@ -66,6 +68,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --profile            also CPU-profile gateway-full in workerd (inspector) and print its hot spots
   --bundle FILE        run the gateway candidates from this bundle (e.g. another branch's
                        \`wrangler deploy --dry-run --outdir D\` D/index.js) instead of building this tree's
+  --baseline FILE      also run gateway-minimal and gateway-full from this bundle (e.g. the last commit's),
+                       as gateway-minimal@baseline and gateway-full@baseline, interleaved in the same rounds:
+                       an A/B comparison in one run, so machine noise hits both sides alike
 `;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
@@ -88,6 +93,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       "no-docs": { type: "boolean" },
       profile: { type: "boolean" },
       bundle: { type: "string" },
+      baseline: { type: "string" },
       "no-pin": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -117,6 +123,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     profile: values.profile ?? false,
     pin: !values["no-pin"],
     bundle: values.bundle === undefined ? undefined : path.resolve(process.cwd(), values.bundle),
+    baseline: values.baseline === undefined ? undefined : path.resolve(process.cwd(), values.baseline),
     help: values.help ?? false,
   };
 }

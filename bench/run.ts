@@ -3,6 +3,7 @@ import os, { tmpdir } from "node:os";
 import path from "node:path";
 import type { CandidateContext, RunningCandidate } from "./candidates/candidate.js";
 import { CANDIDATES } from "./candidates/index.js";
+import { baselineCandidates } from "./candidates/workerd.js";
 import { LoadGenerator, type LoadResult } from "./load.js";
 import { runMicro } from "./micro-runner.js";
 import { parseOptions, USAGE, type BenchOptions } from "./options.js";
@@ -26,7 +27,10 @@ async function main(options: BenchOptions): Promise<void> {
   if (loadAverage[0]! > 1) {
     log(`note: the machine is busy (load average ${loadAverage.join(" / ")}): expect noisy req/s; CPU µs/req and the ratios hold up better`);
   }
-  const selected = CANDIDATES.filter((spec) => (options.only ? options.only.includes(spec.name) : true) && !options.skip.includes(spec.name));
+  const chosen = CANDIDATES.filter((spec) => (options.only ? options.only.includes(spec.name) : true) && !options.skip.includes(spec.name));
+  // --baseline: each gateway candidate is followed by its twin from the other bundle.
+  const baselines = options.baseline !== undefined ? baselineCandidates(options.baseline) : {};
+  const selected = chosen.flatMap((spec) => (baselines[spec.name] ? [spec, baselines[spec.name]!] : [spec]));
   const unknown = [...(options.only ?? []), ...options.skip].filter((name) => !CANDIDATES.some((spec) => spec.name === name));
   if (unknown.length > 0) throw new TypeError(`unknown candidate(s): ${unknown.join(", ")} (known: ${CANDIDATES.map((spec) => spec.name).join(", ")})`);
 

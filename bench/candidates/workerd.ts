@@ -148,13 +148,19 @@ function gatewayBindings(accessLog: "on" | "off"): WorkerBinding[] {
 
 const JWT_SVID_NOTE = "JWT-SVID verification: not built yet, so not measured";
 
+/** Runs a gateway candidate from another bundle under another name (`--baseline`: A/B in one run). */
+export interface GatewayVariant {
+  name: string;
+  bundle: string;
+}
+
 /** gateway-minimal's worker; `args` adds `workerd serve` arguments (the profiler's inspector). */
-export async function launchGatewayMinimal(context: CandidateContext, args: string[] = []): Promise<RunningCandidate> {
+export async function launchGatewayMinimal(context: CandidateContext, args: string[] = [], variant?: GatewayVariant): Promise<RunningCandidate> {
   const snapshot = await compileBenchConfig(minimalConfig(context.upstreamPort));
   const running = await startWorkerd(context, {
-    name: "gateway-minimal",
-    how: "workerd serve with the `wrangler deploy --dry-run` bundle, wrangler.toml vars, MESH_ACCESS_LOG=off, KV from an in-memory KV service",
-    bundle: await deployBundle(context),
+    name: variant?.name ?? "gateway-minimal",
+    how: `workerd serve with the ${variant ? `baseline bundle ${variant.bundle}` : "`wrangler deploy --dry-run` bundle"}, wrangler.toml vars, MESH_ACCESS_LOG=off, KV from an in-memory KV service`,
+    bundle: variant?.bundle ?? (await deployBundle(context)),
     bindings: gatewayBindings("off"),
     kv: kvEntries(snapshot),
     args,
@@ -174,15 +180,15 @@ export const gatewayMinimal: CandidateSpec = {
 };
 
 /** gateway-full's worker; `args` adds `workerd serve` arguments (the profiler's inspector). */
-export async function launchGatewayFull(context: CandidateContext, args: string[] = []): Promise<RunningCandidate> {
+export async function launchGatewayFull(context: CandidateContext, args: string[] = [], variant?: GatewayVariant): Promise<RunningCandidate> {
   const snapshot = await compileBenchConfig(meshConfig({ ...FULL_SHAPE, upstreamPort: context.upstreamPort }));
   const request = fullRequest(context.upstreamPort);
   const running = await startWorkerd(context, {
-    name: "gateway-full",
+    name: variant?.name ?? "gateway-full",
     how:
-      "workerd serve with the `wrangler deploy --dry-run` bundle, wrangler.toml vars, MESH_ACCESS_LOG=on " +
+      `workerd serve with the ${variant ? `baseline bundle ${variant.bundle}` : "`wrangler deploy --dry-run` bundle"}, wrangler.toml vars, MESH_ACCESS_LOG=on ` +
       "(workerd stdout, i.e. the access log, to /dev/null), KV from an in-memory KV service",
-    bundle: await deployBundle(context),
+    bundle: variant?.bundle ?? (await deployBundle(context)),
     bindings: gatewayBindings("on"),
     kv: kvEntries(snapshot),
     args,
@@ -212,3 +218,19 @@ export const gatewayFull: CandidateSpec = {
   summary: "the ingress gateway, 1,000 routes over 100 hosts, split/retries/timeouts/fault/tracing/access log",
   start: (context) => launchGatewayFull(context),
 };
+
+/** `--baseline FILE`: gateway-minimal and gateway-full again, from another bundle, named `<name>@baseline`. */
+export function baselineCandidates(bundle: string): Record<string, CandidateSpec> {
+  return {
+    "gateway-minimal": {
+      name: "gateway-minimal@baseline",
+      summary: "gateway-minimal from the --baseline bundle",
+      start: (context) => launchGatewayMinimal(context, [], { name: "gateway-minimal@baseline", bundle }),
+    },
+    "gateway-full": {
+      name: "gateway-full@baseline",
+      summary: "gateway-full from the --baseline bundle",
+      start: (context) => launchGatewayFull(context, [], { name: "gateway-full@baseline", bundle }),
+    },
+  };
+}
