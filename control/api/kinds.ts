@@ -4,12 +4,17 @@ import { RESOURCE_KINDS, type MeshResourceKind } from "../../policies/resources/
 
 const SHORT_NAMES: Record<string, MeshResourceKind> = { gw: "Gateway", vs: "VirtualService", dr: "DestinationRule", se: "ServiceEntry" };
 
+/** kubectl's plural of a kind name: `policy` → `policies`, `gateway` → `gateways`. */
+function plural(kind: string): string {
+  return /[^aeiou]y$/.test(kind) ? `${kind.slice(0, -1)}ies` : `${kind}s`;
+}
+
 export function resolveKind(name: string): MeshResourceKind | undefined {
   const lower = name.toLowerCase();
   if (SHORT_NAMES[lower]) return SHORT_NAMES[lower];
   return RESOURCE_KINDS.find((kind) => {
     const k = kind.toLowerCase();
-    return lower === k || lower === `${k}s` || lower === `${k}es`;
+    return lower === k || lower === plural(k);
   });
 }
 

@@ -71,7 +71,7 @@ export function explainRequest(snapshot: Snapshot, input: ExplainRequestInput, o
     peer: parsed.data.peer
       ? {
           principal: parsed.data.peer.principal,
-          note: "no authorization policy is part of this snapshot format yet: the peer identity does not change routing",
+          note: "explain covers routing only: the peer identity does not change routing, and authentication and authorization (401/403) are not evaluated here",
         }
       : null,
     notes: [],
