@@ -13,6 +13,7 @@ import type {
 import { resourceRefOf } from "../resources/resource.js";
 import { ClusterRegistry } from "./compile-clusters.js";
 import { compileRoute } from "./compile-routes.js";
+import { compileEgressTable } from "./compile-egress.js";
 import { compileSecurity } from "./compile-security.js";
 import { contentVersion } from "./hash.js";
 import { hostPatternsIntersect } from "./hosts.js";
@@ -162,6 +163,7 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
     gateway.virtualHosts.wildcard.sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
     if (gateway.virtualHosts.any === undefined) delete gateway.virtualHosts.any;
   }
+  const egress = compileEgressTable(serviceEntries, destinationRules);
   const body = {
     resources: sorted.map(resourceRefOf),
     gateways: compiledGateways,
@@ -170,6 +172,7 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
     clusters: sortedRecord(registry.clusters),
     ...(secured.security ? { security: secured.security } : {}),
     ...(secured.mesh ? { mesh: secured.mesh } : {}),
+    ...(egress ? { egress } : {}),
   };
   const version = await contentVersion(JSON.stringify({ format: SNAPSHOT_FORMAT, ...body }));
   const snapshot: Snapshot = { format: SNAPSHOT_FORMAT, version, ...body };

@@ -352,6 +352,19 @@ export type SecurityConfig = z.infer<typeof SecurityConfig>;
 export const MeshSettings = z.object({ outboundTrafficPolicy: z.enum(["ALLOW_ANY", "REGISTRY_ONLY"]) });
 export type MeshSettings = z.infer<typeof MeshSettings>;
 
+/** A host declared by a `MESH_EXTERNAL` ServiceEntry, and the cluster of each of its ports (for the egress gateway). */
+export const ExternalService = z.object({
+  /** Exact, or a `*.` wildcard. */
+  host: z.string(),
+  /** `namespace/name` of the ServiceEntry. */
+  serviceEntry: z.string(),
+  ports: z.array(z.object({ number: z.number(), protocol: z.string(), cluster: z.string() })),
+});
+export type ExternalService = z.infer<typeof ExternalService>;
+
+export const EgressTable = z.object({ services: z.array(ExternalService), clusters: z.record(z.string(), Cluster) });
+export type EgressTable = z.infer<typeof EgressTable>;
+
 export const Snapshot = z.object({
   format: z.literal(SNAPSHOT_FORMAT),
   /** Content hash of everything below; the one identifier of a config version. */
@@ -364,5 +377,7 @@ export const Snapshot = z.object({
   /** Absent when the config has no MeshConfig, security policy or server TLS: the gateway then uses the defaults. */
   security: SecurityConfig.optional(),
   mesh: MeshSettings.optional(),
+  /** The external hosts the egress gateway may reach (absent when no ServiceEntry is MESH_EXTERNAL). */
+  egress: EgressTable.optional(),
 });
 export type Snapshot = z.infer<typeof Snapshot>;
