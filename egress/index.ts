@@ -1,0 +1,4 @@
+import { createEgressWorker } from "./app.js";
+
+/** The egress gateway worker (`wrangler deploy --config egress/wrangler.toml` entry). */
+export default createEgressWorker();

@@ -1,0 +1,50 @@
+import type { MiddlewareHandler } from "hono";
+import type { GatewayEnv } from "../../gateway/context.js";
+import { GatewayError } from "../../gateway/errors.js";
+import { route as gatewayRoute } from "../../gateway/stages/route.js";
+import { resolveVirtualHost } from "../../policies/routing/match-route.js";
+import type { Snapshot } from "../../policies/snapshot/schema.js";
+import { BLACKHOLE_CLUSTER, EgressRegistry, PASSTHROUGH_GATEWAY } from "../registry.js";
+
+/**
+ * The egress gateway's route lookup. A host that a VirtualService on this gateway's Gateway
+ * serves is routed as at the ingress (routes, retries, timeouts, faults, header mutation).
+ * Any other host is Istio's egress passthrough: a host declared by a `MESH_EXTERNAL`
+ * ServiceEntry (exact or `*.` wildcard) goes straight to that ServiceEntry's cluster; an
+ * undeclared host is refused under REGISTRY_ONLY (the default) with `502`, flag `NR`, detail
+ * `outbound_host_blocked` and cluster `BlackHoleCluster`, before any connection is made; under
+ * ALLOW_ANY it goes to the host itself (`PassthroughCluster`).
+ *
+ * It also swaps in the config whose cluster states include the external clusters, so the
+ * shared destination and upstream stages find them.
+ */
+export function outboundRoute(): MiddlewareHandler<GatewayEnv> {
+  const routed = gatewayRoute();
+  const registries = new WeakMap<Snapshot, EgressRegistry>();
+  let last: EgressRegistry | undefined;
+  return function outboundRoute(c, next) {
+    const config = c.get("config");
+    const snapshot = config.table.snapshot;
+    let registry = registries.get(snapshot);
+    if (!registry) {
+      registry = new EgressRegistry(snapshot, last);
+      registries.set(snapshot, registry);
+      last = registry;
+    }
+    c.set("config", { table: config.table, clusters: registry.clusters });
+    const request = c.get("request");
+    if (resolveVirtualHost(config.table, request.host).kind === "found") return routed(c, next);
+
+    const target = registry.resolve(request.host, request.port);
+    const stream = c.get("stream");
+    if (target.kind === "blocked") {
+      stream.cluster = BLACKHOLE_CLUSTER;
+      throw new GatewayError(502, "NR", "outbound_host_blocked", `'${request.host}' is not declared by a MESH_EXTERNAL ServiceEntry (outbound traffic policy ${target.policy})`);
+    }
+    c.set("route", { gateway: PASSTHROUGH_GATEWAY, virtualHost: { virtualService: "-", hosts: [request.host], routes: [], pathIndex: EMPTY_INDEX }, route: target.route, match: undefined });
+    stream.routeName = target.route.name;
+    return next();
+  };
+}
+
+const EMPTY_INDEX = { exact: {}, prefix: {}, prefixLengths: [], exactCaseless: {}, prefixCaseless: {}, prefixLengthsCaseless: [], anyPath: [] };

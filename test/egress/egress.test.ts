@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TrustDomainPki, Workload } from "../policies/identity/pki.js";
+import { meshConfigYaml, pkiNow, PROXY_SECRET, viaProxy } from "../gateway/security/support.js";
+import { startUpstream, type Upstream } from "../support/upstream.js";
+import { startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
+
+/**
+ * The egress gateway in workerd, with real upstreams on 127.0.0.1 standing in for external hosts
+ * (each mapped by its ServiceEntry's endpoint): REGISTRY_ONLY, wildcard hosts, caller identity
+ * (XFCC through the trusted front, JWT-SVID), an AuthorizationPolicy selecting the egress gateway,
+ * and the audit line of every call.
+ */
+
+const EGRESS_ID = "spiffe://acme.test/ns/istio-system/sa/istio-egressgateway-service-account";
+const API = "spiffe://acme.test/ns/payments/sa/api";
+const REPORTS = "spiffe://acme.test/ns/payments/sa/reports";
+
+let acme: TrustDomainPki;
+let api: Workload, reports: Workload;
+let stripe: Upstream, wild: Upstream, internal: Upstream, evil: Upstream;
+let egress: TestEgress;
+
+function externalYaml(name: string, hosts: string, upstream: Upstream, location = "MESH_EXTERNAL"): string {
+  return `
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: external }
+spec:
+  hosts: ${hosts}
+  location: ${location}
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
+`;
+}
+
+const POLICY = `
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: egress-callers, namespace: istio-system }
+spec:
+  selector: { matchLabels: { istio: egressgateway } }
+  action: ALLOW
+  rules:
+  - from: [{ source: { principals: ["acme.test/ns/payments/sa/api"] } }]
+    to: [{ operation: { hosts: [api.stripe.test], methods: [POST], paths: [/v1/charges] } }]
+  - to: [{ operation: { hosts: ["*.wild.test"] } }]
+`;
+
+beforeAll(async () => {
+  [acme, stripe, wild, internal, evil] = await Promise.all([
+    pkiNow("acme.test"),
+    startUpstream({ name: "stripe" }),
+    startUpstream({ name: "wild" }),
+    startUpstream({ name: "internal" }),
+    startUpstream({ name: "evil" }),
+  ]);
+  [api, reports] = await Promise.all([acme.workload(API), acme.workload(REPORTS)]);
+  const config =
+    meshConfigYaml(acme) +
+    externalYaml("stripe", "[api.stripe.test]", stripe) +
+    externalYaml("wild", `["*.wild.test"]`, wild) +
+    externalYaml("internal", "[internal.test]", internal, "MESH_INTERNAL") +
+    POLICY;
+  egress = await startTestEgress(config, { bindings: { MESH_PROXY_SECRET: PROXY_SECRET, MESH_GATEWAY_SPIFFE_ID: EGRESS_ID } });
+});
+
+afterAll(async () => {
+  await Promise.all([egress?.close(), stripe?.close(), wild?.close(), internal?.close(), evil?.close()]);
+});
+
+describe("outbound traffic policy (REGISTRY_ONLY by default)", () => {
+  it("passes a call for a MESH_EXTERNAL host through to its ServiceEntry's endpoint", async () => {
+    const response = await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", body: "amount=1", headers: await viaProxy(api) });
+    expect(response.status).toBe(200);
+    expect(stripe.requests.at(-1)).toMatchObject({ method: "POST", path: "/v1/charges", body: "amount=1" });
+  });
+
+  it("matches `*.` wildcard hosts", async () => {
+    const response = await egress.fetch("/x", { host: "eu.wild.test", headers: await viaProxy(reports) });
+    expect(response.status).toBe(200);
+    expect(wild.requests.at(-1)?.path).toBe("/x");
+    expect((await egress.fetch("/x", { host: "wild.test", headers: await viaProxy(reports) })).status).toBe(502);
+  });
+
+  it("refuses an undeclared host with 502 NR and never connects to it", async () => {
+    const before = evil.requests.length;
+    const response = await egress.fetch("/steal", { host: `127.0.0.1:${evil.port}`, headers: await viaProxy(api) });
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ error: "outbound_host_blocked", flags: "NR" });
+    const line = await waitForLog(egress, (entry) => entry.response_code_details === "outbound_host_blocked");
+    expect(line).toMatchObject({ response_code: 502, response_flags: "NR", upstream_cluster: "BlackHoleCluster", upstream_host: null });
+    expect(evil.requests.length).toBe(before);
+  });
+
+  it("does not let a MESH_INTERNAL ServiceEntry out", async () => {
+    const response = await egress.fetch("/", { host: "internal.test", headers: await viaProxy(api) });
+    expect(response.status).toBe(502);
+    expect(internal.requests).toHaveLength(0);
+  });
+});
+
+describe("who may call what (AuthorizationPolicy selecting istio: egressgateway)", () => {
+  it("lets payments/api POST /v1/charges and denies payments/reports with 403 RBAC", async () => {
+    const before = stripe.requests.length;
+    expect((await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: await viaProxy(api) })).status).toBe(200);
+    const denied = await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: await viaProxy(reports) });
+    expect(denied.status).toBe(403);
+    expect(await denied.json()).toMatchObject({ error: "rbac_access_denied", flags: "RBAC" });
+    expect(stripe.requests.length).toBe(before + 1);
+  });
+
+  it("denies the allowed caller another method or path, and an anonymous caller", async () => {
+    expect((await egress.fetch("/v1/charges", { host: "api.stripe.test", headers: await viaProxy(api) })).status).toBe(403);
+    expect((await egress.fetch("/v1/refunds", { host: "api.stripe.test", method: "POST", headers: await viaProxy(api) })).status).toBe(403);
+    expect([401, 403]).toContain((await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST" })).status);
+  });
+
+  it("accepts a JWT-SVID for the egress gateway as the caller's identity", async () => {
+    const token = await acme.jwtSvid(API, EGRESS_ID);
+    const response = await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(200);
+    expect(stripe.requests.at(-1)?.headers.authorization).toBeUndefined();
+    const other = await acme.jwtSvid(REPORTS, EGRESS_ID);
+    expect((await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: { authorization: `Bearer ${other}` } })).status).toBe(403);
+  });
+
+  it("does not take a caller's own identity headers for proof", async () => {
+    const response = await egress.fetch("/v1/charges", {
+      host: "api.stripe.test",
+      method: "POST",
+      headers: { "x-forwarded-client-cert": `URI=${API}`, "x-mesh-peer-principal": API, "x-spiffe-id": API },
+    });
+    expect(response.status).not.toBe(200);
+    expect(stripe.requests.at(-1)?.headers["x-spiffe-id"]).toBeUndefined();
+  });
+});
+
+describe("audit", () => {
+  it("writes one line per outbound call: caller, destination, method, path, status, bytes, duration, decision", async () => {
+    await egress.fetch("/v1/charges?customer=c1", { host: "api.stripe.test", method: "POST", body: "amount=2", headers: await viaProxy(api, { "x-audit-case": "allowed" }) });
+    const allowed = await waitForLog(egress, (line) => line.event === "egress_audit" && line.decision === "allowed" && line.path === "/v1/charges?customer=c1");
+    expect(allowed).toMatchObject({
+      caller: API,
+      caller_authentication: "xfcc",
+      destination_host: "api.stripe.test",
+      method: "POST",
+      status: 200,
+      bytes_received: 8,
+      reason: "via_upstream",
+      upstream_cluster: "api.stripe.test||80",
+    });
+    expect(allowed.bytes_sent).toBeGreaterThan(0);
+    expect(typeof allowed.duration_ms).toBe("number");
+
+    await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: await viaProxy(reports) });
+    const denied = await waitForLog(egress, (line) => line.event === "egress_audit" && line.decision === "denied" && line.caller === REPORTS);
+    expect(denied).toMatchObject({ status: 403, reason: "rbac_access_denied", destination_host: "api.stripe.test" });
+
+    await egress.fetch("/", { host: "blocked.example.test", headers: await viaProxy(api) });
+    const blocked = await waitForLog(egress, (line) => line.event === "egress_audit" && line.destination_host === "blocked.example.test");
+    expect(blocked).toMatchObject({ decision: "blocked", status: 502, reason: "outbound_host_blocked", caller: null, upstream_cluster: "BlackHoleCluster" });
+  });
+});
+
+describe("ALLOW_ANY (MeshConfig outboundTrafficPolicy)", () => {
+  it("lets an undeclared host through to the host itself (PassthroughCluster)", async () => {
+    const open = await startTestEgress(meshConfigYaml(acme, "  outboundTrafficPolicy: { mode: ALLOW_ANY }"), { bindings: { MESH_PROXY_SECRET: PROXY_SECRET } });
+    try {
+      const before = evil.requests.length;
+      const response = await open.fetch("/anything", { host: `127.0.0.1:${evil.port}` });
+      expect(response.status).toBe(200);
+      expect(evil.requests.length).toBe(before + 1);
+      expect(await waitForLog(open, (line) => line.event === "egress_audit")).toMatchObject({ decision: "allowed", route: "PassthroughCluster", upstream_cluster: `PassthroughCluster|127.0.0.1|${evil.port}` });
+    } finally {
+      await open.close();
+    }
+  });
+});

@@ -1,0 +1,83 @@
+import { rm } from "node:fs/promises";
+import http from "node:http";
+import path from "node:path";
+import { afterAll } from "vitest";
+import { bundleWorker } from "../../scripts/lib/bundle-worker.js";
+import { startLocalGateway } from "../../scripts/lib/local-gateway.js";
+import { compileConfig, requestOverHttp, type ConfigInput, type GatewayRequestInit } from "../support/gateway-fixture.js";
+
+/**
+ * The egress gateway under test: the real egress bundle (egress/index.ts) in workerd on a free
+ * 127.0.0.1 port, labelled `istio=egressgateway`, its KV seeded with a snapshot compiled from the
+ * given resources, its stdout lines (access log, audit) collected in `logs`. Requests go over
+ * node:http so the Host header (the external host a caller asks for) is kept.
+ */
+
+export interface TestEgress {
+  url: URL;
+  fetch(target: string, init?: GatewayRequestInit): Promise<Response>;
+  logs: Record<string, unknown>[];
+  /** Lines with `event: "egress_audit"`. */
+  audit(): Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+let bundled: Promise<string> | undefined;
+
+function egressBundle(): Promise<string> {
+  bundled ??= bundleWorker({ entry: "egress/index.ts" });
+  return bundled;
+}
+
+afterAll(async () => {
+  const scriptPath = await bundled?.catch(() => undefined);
+  bundled = undefined;
+  if (scriptPath) await rm(path.dirname(scriptPath), { recursive: true, force: true });
+});
+
+export async function startTestEgress(resources: ConfigInput, options: { bindings?: Record<string, string> } = {}): Promise<TestEgress> {
+  const snapshot = await compileConfig(resources);
+  const logs: Record<string, unknown>[] = [];
+  const local = await startLocalGateway({
+    scriptPath: await egressBundle(),
+    port: 0,
+    labels: "istio=egressgateway",
+    ...(options.bindings ? { bindings: options.bindings } : {}),
+    onWorkerLine: (line) => {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ text: line });
+      }
+    },
+  });
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    await local.seed(snapshot);
+  } catch (error) {
+    agent.destroy();
+    await local.dispose();
+    throw error;
+  }
+  return {
+    url: local.url,
+    fetch: (target, init) => requestOverHttp(local.url, target, init, agent),
+    logs,
+    audit: () => logs.filter((line) => line.event === "egress_audit"),
+    async close() {
+      agent.destroy();
+      await local.dispose();
+    },
+  };
+}
+
+/** Waits until `predicate` holds for the collected logs (lines arrive from workerd's stdout asynchronously). */
+export async function waitForLog(egress: TestEgress, predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = egress.logs.find(predicate);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no log line matched within ${timeoutMs} ms; got:\n${egress.logs.map((line) => JSON.stringify(line)).join("\n")}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
