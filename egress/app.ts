@@ -30,7 +30,7 @@ import { tracing } from "../gateway/stages/tracing.js";
 import { upstream } from "../gateway/stages/upstream.js";
 import { createGatewayTelemetry } from "../gateway/telemetry/gateway-telemetry.js";
 import { auditLog } from "./stages/audit-log.js";
-import { outboundRoute } from "./stages/outbound-route.js";
+import { blockUnregistered, outboundRoute } from "./stages/outbound-route.js";
 
 /**
  * The egress gateway: the ingress filter chain (gateway/app.ts) over the same snapshot, with two
@@ -78,6 +78,8 @@ export function createEgressApp(dependencies: GatewayDependencies) {
   app.use(destination());
   app.use(peerAuthentication(security, now));
   app.use(requestAuthentication(security, now));
+  // A blocked host is refused here: after the caller is known (for the audit), before anything connects.
+  app.use(blockUnregistered());
   app.use(authorization());
   app.use(directActions());
   app.use(fault(sleep));

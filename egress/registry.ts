@@ -14,6 +14,7 @@ export type OutboundTrafficPolicy = "REGISTRY_ONLY" | "ALLOW_ANY";
 /** Istio's names for where a call with no registered destination goes. */
 export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
 export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
+export const BLOCK_ALL_ROUTE = "block_all";
 
 /** The gateway that passthrough routes hang off; no Gateway resource has this name (it has no `/`). */
 export const PASSTHROUGH_GATEWAY: CompiledGateway = {
@@ -27,7 +28,7 @@ export const PASSTHROUGH_GATEWAY: CompiledGateway = {
 export type OutboundTarget =
   | { kind: "registered"; service: ExternalService; port: ExternalService["ports"][number]; route: CompiledRoute }
   | { kind: "passthrough"; route: CompiledRoute }
-  | { kind: "blocked"; policy: OutboundTrafficPolicy };
+  | { kind: "blocked"; policy: OutboundTrafficPolicy; route: CompiledRoute };
 
 /** Derived per-host clusters (wildcard hosts resolved by DNS, ALLOW_ANY passthrough) kept per snapshot, at most this many. */
 const MAX_DERIVED_CLUSTERS = 1000;
@@ -39,11 +40,14 @@ export class EgressRegistry {
   private readonly wildcard: ExternalService[];
   private readonly derived = new Map<string, OutboundTarget>();
   private readonly rootNamespace: string;
+  /** Istio's `block_all` route: answered 502 once the caller is authenticated (so the audit names who tried). */
+  private readonly blackhole: CompiledRoute;
 
   constructor(readonly snapshot: Snapshot, previous?: EgressRegistry) {
     // The egress default is REGISTRY_ONLY; a MeshConfig's outboundTrafficPolicy overrides it.
     this.policy = snapshot.mesh?.outboundTrafficPolicy ?? "REGISTRY_ONLY";
     this.rootNamespace = snapshot.security?.rootNamespace ?? "istio-system";
+    this.blackhole = { name: BLOCK_ALL_ROUTE, virtualService: `${this.rootNamespace}/${BLACKHOLE_CLUSTER}`, matches: [], action: { type: "direct", status: 502 }, retries: null };
     const services = snapshot.egress?.services ?? [];
     for (const service of services) if (!service.host.includes("*")) this.exact.set(service.host, service);
     this.wildcard = services.filter((service) => service.host.startsWith("*.")).sort((a, b) => b.host.length - a.host.length);
@@ -54,7 +58,7 @@ export class EgressRegistry {
   resolve(host: string, port: number): OutboundTarget {
     const service = this.exact.get(host) ?? this.wildcard.find((candidate) => hostMatchesPattern(host, candidate.host));
     if (!service) {
-      if (this.policy === "REGISTRY_ONLY") return { kind: "blocked", policy: this.policy };
+      if (this.policy === "REGISTRY_ONLY") return { kind: "blocked", policy: this.policy, route: this.blackhole };
       return this.derive(`${PASSTHROUGH_CLUSTER}|${host}|${port}`, () => ({
         kind: "passthrough",
         route: passthroughRoute(`${PASSTHROUGH_CLUSTER}`, this.addCluster(externalCluster(`${PASSTHROUGH_CLUSTER}|${host}|${port}`, host, port, "http", `${this.rootNamespace}/${PASSTHROUGH_CLUSTER}`))),

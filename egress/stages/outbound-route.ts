@@ -4,16 +4,16 @@ import { GatewayError } from "../../gateway/errors.js";
 import { route as gatewayRoute } from "../../gateway/stages/route.js";
 import { resolveVirtualHost } from "../../policies/routing/match-route.js";
 import type { Snapshot } from "../../policies/snapshot/schema.js";
-import { BLACKHOLE_CLUSTER, EgressRegistry, PASSTHROUGH_GATEWAY } from "../registry.js";
+import { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, EgressRegistry, PASSTHROUGH_GATEWAY } from "../registry.js";
 
 /**
  * The egress gateway's route lookup. A host that a VirtualService on this gateway's Gateway
  * serves is routed as at the ingress (routes, retries, timeouts, faults, header mutation).
  * Any other host is Istio's egress passthrough: a host declared by a `MESH_EXTERNAL`
  * ServiceEntry (exact or `*.` wildcard) goes straight to that ServiceEntry's cluster; an
- * undeclared host is refused under REGISTRY_ONLY (the default) with `502`, flag `NR`, detail
- * `outbound_host_blocked` and cluster `BlackHoleCluster`, before any connection is made; under
- * ALLOW_ANY it goes to the host itself (`PassthroughCluster`).
+ * undeclared host gets Istio's `block_all` route under REGISTRY_ONLY (the default), cluster
+ * `BlackHoleCluster`, refused by blockUnregistered once the caller is known; under ALLOW_ANY it
+ * goes to the host itself (`PassthroughCluster`).
  *
  * It also swaps in the config whose cluster states include the external clusters, so the
  * shared destination and upstream stages find them.
@@ -37,12 +37,26 @@ export function outboundRoute(): MiddlewareHandler<GatewayEnv> {
 
     const target = registry.resolve(request.host, request.port);
     const stream = c.get("stream");
-    if (target.kind === "blocked") {
-      stream.cluster = BLACKHOLE_CLUSTER;
-      throw new GatewayError(502, "NR", "outbound_host_blocked", `'${request.host}' is not declared by a MESH_EXTERNAL ServiceEntry (outbound traffic policy ${target.policy})`);
-    }
     c.set("route", { gateway: PASSTHROUGH_GATEWAY, virtualHost: { virtualService: "-", hosts: [request.host], routes: [], pathIndex: EMPTY_INDEX }, route: target.route, match: undefined });
     stream.routeName = target.route.name;
+    if (target.kind === "blocked") stream.cluster = BLACKHOLE_CLUSTER;
+    return next();
+  };
+}
+
+/**
+ * Refuses a call that outboundRoute found no destination for: `502`, flag `NR`, detail
+ * `outbound_host_blocked`. It runs after peer and request authentication, so the access log
+ * and the audit name the caller who tried, and before authorization and anything that could
+ * connect.
+ */
+export function blockUnregistered(): MiddlewareHandler<GatewayEnv> {
+  return function blockUnregistered(c, next) {
+    const { gateway, route } = c.get("route");
+    if (gateway === PASSTHROUGH_GATEWAY && route.name === BLOCK_ALL_ROUTE) {
+      const host = c.get("request").host;
+      throw new GatewayError(502, "NR", "outbound_host_blocked", `'${host}' is not declared by a MESH_EXTERNAL ServiceEntry (outbound traffic policy REGISTRY_ONLY)`);
+    }
     return next();
   };
 }

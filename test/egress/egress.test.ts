@@ -161,7 +161,7 @@ describe("audit", () => {
 
     await egress.fetch("/", { host: "blocked.example.test", headers: await viaProxy(api) });
     const blocked = await waitForLog(egress, (line) => line.event === "egress_audit" && line.destination_host === "blocked.example.test");
-    expect(blocked).toMatchObject({ decision: "blocked", status: 502, reason: "outbound_host_blocked", caller: null, upstream_cluster: "BlackHoleCluster" });
+    expect(blocked).toMatchObject({ decision: "blocked", status: 502, reason: "outbound_host_blocked", caller: API, route: "block_all", upstream_cluster: "BlackHoleCluster" });
   });
 });
 
