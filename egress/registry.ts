@@ -82,7 +82,11 @@ export class EgressRegistry {
   private derive(key: string, make: () => OutboundTarget): OutboundTarget {
     let target = this.derived.get(key);
     if (!target) {
-      if (this.derived.size >= MAX_DERIVED_CLUSTERS) this.derived.clear();
+      if (this.derived.size >= MAX_DERIVED_CLUSTERS) {
+        // Forget targets and their clusters together, so no target names a dropped cluster.
+        this.derived.clear();
+        this.clusters.clearDerived();
+      }
       target = make();
       this.derived.set(key, target);
     }
@@ -101,8 +105,11 @@ export class EgressClusterStates extends ClusterStates {
   private readonly extra = new Map<string, ClusterState>();
 
   add(cluster: Cluster): void {
-    if (this.extra.size >= MAX_DERIVED_CLUSTERS) this.extra.clear();
     this.extra.set(cluster.key, new ClusterState(cluster, JSON.stringify(cluster)));
+  }
+
+  clearDerived(): void {
+    this.extra.clear();
   }
 
   override get(key: string): ClusterState | undefined {
