@@ -47,6 +47,9 @@ export const EGRESS_DEFAULTS = {
   MESH_WORKLOAD_NAME: "istio-egressgateway",
 } as const;
 
+/** The egress gateway's default SPIFFE ID is `spiffe://<trustDomain>/ns/<rootNamespace>/sa/` this (Istio's name). */
+export const EGRESS_SERVICE_ACCOUNT = "istio-egressgateway-service-account";
+
 export function createEgressApp(dependencies: GatewayDependencies) {
   const settings = dependencies.settings;
   const fetcher = dependencies.fetcher ?? ((input, init) => fetch(input, init));
@@ -56,7 +59,7 @@ export function createEgressApp(dependencies: GatewayDependencies) {
   const log = dependencies.log ?? ((line: Record<string, unknown>) => console.log(JSON.stringify(line)));
   const telemetry = createGatewayTelemetry({ settings, fetcher, now, log });
   const source = new SnapshotSource({ ttlMs: settings.MESH_CONFIG_TTL_MS, labels: settings.MESH_GATEWAY_LABELS, log });
-  const security = new SecurityState({ settings, fetcher, log });
+  const security = new SecurityState({ settings, fetcher, log, serviceAccount: EGRESS_SERVICE_ACCOUNT });
 
   const app = new Hono<GatewayEnv>();
   app.onError(renderGatewayError(log));

@@ -36,6 +36,8 @@ export interface SecurityStateOptions {
   settings: GatewaySettings;
   fetcher: typeof fetch;
   log: (line: Record<string, unknown>) => void;
+  /** The service account of the gateway's default SPIFFE ID (when MESH_GATEWAY_SPIFFE_ID is unset); default the ingress gateway's. */
+  serviceAccount?: string;
 }
 
 export class SecurityState {
@@ -90,7 +92,7 @@ export class SnapshotSecurity {
     const config = this.config;
     this.paths = config?.pathNormalization ?? DEFAULT_PATHS;
     const trustDomain = config?.trustDomain ?? "cluster.local";
-    this.gatewayId = state.options.settings.MESH_GATEWAY_SPIFFE_ID ?? `spiffe://${trustDomain}/ns/${config?.rootNamespace ?? "istio-system"}/sa/${DEFAULT_GATEWAY_SERVICE_ACCOUNT}`;
+    this.gatewayId = state.options.settings.MESH_GATEWAY_SPIFFE_ID ?? `spiffe://${trustDomain}/ns/${config?.rootNamespace ?? "istio-system"}/sa/${state.options.serviceAccount ?? DEFAULT_GATEWAY_SERVICE_ACCOUNT}`;
     this.jwtSvidAudiences = [this.gatewayId, ...(config?.jwtSvidAudiences ?? [])];
     this.trustDomains = config ? [config.trustDomain, ...config.trustDomainAliases] : [];
     const owned = new Set<string>(IDENTITY_HEADERS);

@@ -64,7 +64,8 @@ beforeAll(async () => {
     externalYaml("wild", `["*.wild.test"]`, wild) +
     externalYaml("internal", "[internal.test]", internal, "MESH_INTERNAL") +
     POLICY;
-  egress = await startTestEgress(config, { bindings: { MESH_PROXY_SECRET: PROXY_SECRET, MESH_GATEWAY_SPIFFE_ID: EGRESS_ID } });
+  // No MESH_GATEWAY_SPIFFE_ID: the egress's default SPIFFE ID (EGRESS_ID) is the JWT-SVID audience.
+  egress = await startTestEgress(config, { bindings: { MESH_PROXY_SECRET: PROXY_SECRET } });
 });
 
 afterAll(async () => {
@@ -118,11 +119,13 @@ describe("who may call what (AuthorizationPolicy selecting istio: egressgateway)
     expect([401, 403]).toContain((await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST" })).status);
   });
 
-  it("accepts a JWT-SVID for the egress gateway as the caller's identity", async () => {
+  it("accepts a JWT-SVID for the egress gateway (its default SPIFFE ID) as the caller's identity, not one for the ingress", async () => {
     const token = await acme.jwtSvid(API, EGRESS_ID);
     const response = await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: { authorization: `Bearer ${token}` } });
     expect(response.status).toBe(200);
     expect(stripe.requests.at(-1)?.headers.authorization).toBeUndefined();
+    const forIngress = await acme.jwtSvid(API, "spiffe://acme.test/ns/istio-system/sa/istio-ingressgateway-service-account");
+    expect((await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: { authorization: `Bearer ${forIngress}` } })).status).not.toBe(200);
     const other = await acme.jwtSvid(REPORTS, EGRESS_ID);
     expect((await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: { authorization: `Bearer ${other}` } })).status).toBe(403);
   });
