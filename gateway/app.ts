@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { SnapshotSource } from "./config/snapshot-source.js";
 import type { GatewayEnv } from "./context.js";
 import { parseGatewaySettings, type GatewaySettings } from "./env.js";
@@ -45,7 +45,27 @@ export interface GatewayDependencies {
   log?: (line: Record<string, unknown>) => void;
 }
 
+/**
+ * What differs between the gateways that share this chain: how a request finds its route (the
+ * ingress's VirtualService lookup, the egress's outbound lookup), stages only one of them has,
+ * and the gateway's own service account.
+ */
+export interface ChainProfile {
+  route: MiddlewareHandler<GatewayEnv>;
+  /** Outside the access log: sees every request, refused or not (the egress audit line). */
+  outermost?: (log: (line: Record<string, unknown>) => void, now: () => number) => MiddlewareHandler<GatewayEnv>;
+  /** After authentication, before authorization (the egress's refusal of unregistered hosts). */
+  beforeAuthorization?: MiddlewareHandler<GatewayEnv>[];
+  /** CORS is for browsers: the ingress answers preflights, the egress's callers are workloads. */
+  cors: boolean;
+  serviceAccount?: string;
+}
+
 export function createGatewayApp(dependencies: GatewayDependencies) {
+  return createChainApp(dependencies, { route: route(), cors: true });
+}
+
+export function createChainApp(dependencies: GatewayDependencies, profile: ChainProfile) {
   const settings = dependencies.settings;
   const fetcher = dependencies.fetcher ?? ((input, init) => fetch(input, init));
   const random = dependencies.random ?? Math.random;
@@ -54,7 +74,7 @@ export function createGatewayApp(dependencies: GatewayDependencies) {
   const log = dependencies.log ?? ((line: Record<string, unknown>) => console.log(JSON.stringify(line)));
   const telemetry = createGatewayTelemetry({ settings, fetcher, now, log });
   const source = new SnapshotSource({ ttlMs: settings.MESH_CONFIG_TTL_MS, labels: settings.MESH_GATEWAY_LABELS, log });
-  const security = new SecurityState({ settings, fetcher, log });
+  const security = new SecurityState({ settings, fetcher, log, ...(profile.serviceAccount !== undefined ? { serviceAccount: profile.serviceAccount } : {}) });
 
   const app = new Hono<GatewayEnv>();
   app.onError(renderGatewayError(log));
@@ -62,6 +82,7 @@ export function createGatewayApp(dependencies: GatewayDependencies) {
   // Outside the access log, so spans and metrics see the final status of every request.
   app.use(tracing(telemetry, now));
   app.use(metrics(telemetry, now));
+  if (profile.outermost) app.use(profile.outermost(log, now));
   app.use(accessLog(log, now));
   app.use(requestId());
   app.use(traceContext());
@@ -71,14 +92,15 @@ export function createGatewayApp(dependencies: GatewayDependencies) {
   app.use(requestView());
   app.use(pathNormalization(security));
   app.use(identitySanitize(security));
-  app.use(route());
+  app.use(profile.route);
   app.use(destination());
   // Security, scoped by the destination's namespace (docs/security.md).
   app.use(peerAuthentication(security, now));
   app.use(requestAuthentication(security, now));
+  for (const stage of profile.beforeAuthorization ?? []) app.use(stage);
   app.use(authorization());
   app.use(directActions());
-  app.use(cors());
+  if (profile.cors) app.use(cors());
   app.use(fault(sleep));
   app.use(requestBody());
   app.use(rewrite());
