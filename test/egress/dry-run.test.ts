@@ -1,9 +1,7 @@
-import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { dryRunDeploy } from "../support/wrangler-dry-run.js";
 import { EGRESS_DEFAULTS } from "../../egress/app.js";
 import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
 import { WRANGLER_DEFAULTS } from "../../scripts/lib/local-gateway.js";
@@ -13,33 +11,12 @@ import { WRANGLER_DEFAULTS } from "../../scripts/lib/local-gateway.js";
  * egress/index.ts for Workers (no nodejs_compat). Offline: --dry-run never uploads.
  */
 
-const run = promisify(execFile);
-const outDirs: string[] = [];
 const CONFIG = path.join(REPO_ROOT, "egress/wrangler.toml");
-
-afterAll(async () => {
-  await Promise.all(outDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
 
 describe("wrangler deploy --dry-run --config egress/wrangler.toml", () => {
   it("bundles the egress worker and exits 0", async () => {
-    const outdir = await mkdtemp(path.join(tmpdir(), "mesh-egress-dry-run-"));
-    outDirs.push(outdir);
-    const result = await run("npx", ["wrangler", "deploy", "--dry-run", "--config", CONFIG, "--outdir", outdir], {
-      cwd: REPO_ROOT,
-      timeout: 120_000,
-      env: {
-        ...process.env,
-        WRANGLER_SEND_METRICS: "false",
-        WRANGLER_SEND_ERROR_REPORTS: "false",
-        WRANGLER_HIDE_BANNER: "true",
-        WRANGLER_LOG_PATH: outdir,
-        CI: "true",
-        NO_COLOR: "1",
-      },
-    }).catch((error: Error & { code?: number; stdout?: string; stderr?: string }) => {
-      throw new Error(`wrangler exited ${error.code}:\n${error.stdout}\n${error.stderr}`);
-    });
+    const result = await dryRunDeploy(CONFIG);
+    const outdir = result.outdir;
     expect(result.stdout).toContain("--dry-run: exiting now");
     expect(result.stdout).toContain("env.MESH_CONFIG");
     const files = await readdir(outdir);
