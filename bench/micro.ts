@@ -3,6 +3,11 @@ import { SnapshotSource } from "../gateway/config/snapshot-source.js";
 import { createRoutingTable, matchRoute, type RoutingTable } from "../policies/routing/match-route.js";
 import type { RequestView } from "../policies/routing/request-view.js";
 import { pickWeightedDestination } from "../policies/resilience/weighted.js";
+import { sha256Hex } from "../policies/identity/encoding.js";
+import { generateSigningKeyPair, issueJwtSvid, jwtSvidAuthority } from "../policies/identity/issue.js";
+import { verifyJwtSvid } from "../policies/identity/jwt-svid.js";
+import type { TrustBundle } from "../policies/identity/trust-bundle.js";
+import { VerifiedCache } from "../policies/identity/verified-cache.js";
 import { snapshotKey } from "../policies/snapshot/kv-layout.js";
 import { normaliseRequestHost } from "../policies/snapshot/hosts.js";
 import { Snapshot } from "../policies/snapshot/schema.js";
@@ -97,7 +102,7 @@ export interface MicroResults {
   /** median(10,000 routes) / median(10 routes), per shape and case: 1,000 would be linear. */
   growth: Record<MatchShapeName, Record<MatchCase, number>>;
   weighted_draw: TimeFigure & { destinations: number; share_first: number; expected_share_first: number };
-  jwt_svid: { status: string };
+  jwt_svid: { status: string; cold?: TimeFigure; cached?: TimeFigure; speedup?: number };
   notes: string[];
 }
 
@@ -275,6 +280,44 @@ function weightedDraw(budget: Budget): MicroResults["weighted_draw"] {
   return { ...figure, destinations: 2, share_first: round(first / draws, 4), expected_share_first: 0.9 };
 }
 
+/** Times an async call, one at a time, for about `budgetMs` (after a warm-up). */
+async function timePerAsyncCall(fn: () => Promise<unknown>, budgetMs: number): Promise<TimeFigure> {
+  for (let index = 0; index < 50; index++) await fn();
+  const samples: number[] = [];
+  const end = nowNs() + budgetMs * 1e6;
+  while ((nowNs() < end || samples.length < 30) && samples.length < 100_000) {
+    const start = nowNs();
+    await fn();
+    samples.push(nowNs() - start);
+  }
+  samples.sort((a, b) => a - b);
+  return { median_ns: round(quantileSorted(samples, 0.5), 3), p99_ns: round(quantileSorted(samples, 0.99), 3), samples: samples.length, batch: 1 };
+}
+
+/**
+ * JWT-SVID verification as the gateway does it (gateway/stages/request-authentication.ts):
+ * cold = the full verification (ES256 signature, SPIFFE and claim rules); cached = the verified
+ * token cache's lookup (SHA-256 of the token, then the LRU).
+ */
+async function jwtSvidFigures(budget: Budget): Promise<MicroResults["jwt_svid"]> {
+  const keys = await generateSigningKeyPair("ES256");
+  const jwk = await jwtSvidAuthority(keys.publicKey, "bench-key");
+  const { use: _use, ...authority } = jwk;
+  const bundle: TrustBundle = { trustDomain: "acme.test", x509Authorities: [], jwtAuthorities: [authority] };
+  const now = Date.now();
+  const token = await issueJwtSvid({ privateKey: keys.privateKey, kid: "bench-key", spiffeId: "spiffe://acme.test/ns/shop/sa/frontend", audience: "bench.local", now, ttlMs: 3_600_000 });
+  const verify = () => verifyJwtSvid(token, () => bundle, { audience: "bench.local", now: Date.now() });
+  const verified = await verify();
+  const cache = new VerifiedCache<{ claims: unknown }>(4096);
+  const key = async () => `svid|${await sha256Hex(token)}|bench.local|1`;
+  cache.set(await key(), { claims: verified.claims }, now, verified.expiresAt);
+  const cold = await timePerAsyncCall(verify, budget.matchMs);
+  const cached = await timePerAsyncCall(async () => {
+    if (!cache.get(await key(), Date.now())) throw new Error("the verified-token cache lost the token");
+  }, budget.matchMs);
+  return { status: "measured (ES256)", cold, cached, speedup: round(cold.median_ns / cached.median_ns, 1) };
+}
+
 export async function runMicroBenchmarks(mode: Mode): Promise<MicroResults> {
   const budget = BUDGETS[mode];
   const compile: CompileFigure[] = [];
@@ -305,7 +348,7 @@ export async function runMicroBenchmarks(mode: Mode): Promise<MicroResults> {
     match,
     growth,
     weighted_draw: weightedDraw(budget),
-    jwt_svid: { status: "not built yet: no JWT-SVID verification to measure" },
+    jwt_svid: await jwtSvidFigures(budget),
     notes: [
       "match = matchRoute(table, request): host lookup, then the path index's candidates in route order, each match block checked (policies/routing/match-route.ts)",
       "the request view reads headers from a Map; in workerd the gateway reads a Headers object",
