@@ -6,8 +6,9 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { bundleWorker } from "../../scripts/lib/bundle-worker.js";
 import { WRANGLER_DEFAULTS } from "../../scripts/lib/local-gateway.js";
-import { fullRequest, FULL_SHAPE, meshConfig, minimalConfig, minimalRequest, ROUTE_MARK_HEADER } from "../full-config.js";
+import { fullRequest, FULL_SHAPE, meshConfig, minimalConfig, minimalRequest, ROUTE_MARK_HEADER, type RawResource } from "../full-config.js";
 import { BENCH_DIR, freePort, REPO_ROOT, startProcess, waitForPort } from "../processes.js";
+import { generateSigningKeyPair, issueJwtSvid, jwtSvidAuthority } from "../../policies/identity/issue.js";
 import { compileBenchConfig, kvEntries } from "../snapshot.js";
 import { workerdConfig, type WorkerBinding, type WorkerSpec } from "../workerd-config.js";
 import { plainRequest, type CandidateContext, type CandidateSpec, type RunningCandidate } from "./candidate.js";
@@ -146,7 +147,29 @@ function gatewayBindings(accessLog: "on" | "off"): WorkerBinding[] {
   ];
 }
 
-const JWT_SVID_NOTE = "JWT-SVID verification: not built yet, so not measured";
+const BENCH_TRUST_DOMAIN = "bench.test";
+const BENCH_CALLER = `spiffe://${BENCH_TRUST_DOMAIN}/ns/bench/sa/caller`;
+const JWT_SVID_NOTE = `every request carries a JWT-SVID (ES256, ${BENCH_CALLER}) that the gateway verifies against the MeshConfig's bundle (and then finds in its verified-token cache)`;
+
+/** A MeshConfig trusting a fresh JWT-SVID key, and a token from it valid for the whole run. */
+async function benchJwtSvid(): Promise<{ meshConfig: RawResource; token: string }> {
+  const keys = await generateSigningKeyPair("ES256");
+  const jwk = await jwtSvidAuthority(keys.publicKey, "bench");
+  const token = await issueJwtSvid({ privateKey: keys.privateKey, kid: "bench", spiffeId: BENCH_CALLER, audience: "bench.local", now: Date.now(), ttlMs: 3 * 3_600_000 });
+  return {
+    token,
+    meshConfig: {
+      apiVersion: "mesh.istio.io/v1alpha1",
+      kind: "MeshConfig",
+      metadata: { name: "mesh", namespace: "istio-system" },
+      spec: {
+        trustDomain: BENCH_TRUST_DOMAIN,
+        trustBundles: [{ trustDomain: BENCH_TRUST_DOMAIN, spiffeBundle: { keys: [jwk] } }],
+        jwtSvid: { audiences: ["bench.local"] },
+      },
+    },
+  };
+}
 
 /** Runs a gateway candidate from another bundle under another name (`--baseline`: A/B in one run). */
 export interface GatewayVariant {
@@ -181,8 +204,10 @@ export const gatewayMinimal: CandidateSpec = {
 
 /** gateway-full's worker; `args` adds `workerd serve` arguments (the profiler's inspector). */
 export async function launchGatewayFull(context: CandidateContext, args: string[] = [], variant?: GatewayVariant): Promise<RunningCandidate> {
-  const snapshot = await compileBenchConfig(meshConfig({ ...FULL_SHAPE, upstreamPort: context.upstreamPort }));
-  const request = fullRequest(context.upstreamPort);
+  const identity = await benchJwtSvid();
+  const snapshot = await compileBenchConfig([...meshConfig({ ...FULL_SHAPE, upstreamPort: context.upstreamPort }), identity.meshConfig]);
+  const measured = fullRequest(context.upstreamPort);
+  const request: typeof measured = { ...measured, headers: { ...measured.headers, authorization: `Bearer ${identity.token}` } };
   const running = await startWorkerd(context, {
     name: variant?.name ?? "gateway-full",
     how:
@@ -208,6 +233,7 @@ export async function launchGatewayFull(context: CandidateContext, args: string[
       const traceparent = String(headers.traceparent ?? "");
       if (!traceparent.includes(request.headers.traceparent!.split("-")[1]!)) return `the trace was not continued (traceparent ${traceparent})`;
       if (typeof headers["x-request-id"] !== "string") return "no x-request-id upstream";
+      if (headers["x-mesh-peer-principal"] !== BENCH_CALLER) return `the JWT-SVID was not verified (x-mesh-peer-principal ${String(headers["x-mesh-peer-principal"])})`;
       return undefined;
     },
   };
