@@ -58,7 +58,7 @@ describe("npm run bench -- --smoke", () => {
   it("compares the gateway with the runtime's limit", () => {
     const full = results.candidates.find((row) => row.name === "gateway-full") as CandidateRow;
     expect(full.ratio_to_passthrough).toBeGreaterThan(0);
-    expect(full.notes.join(" ")).toMatch(/JWT-SVID verification: not built yet/);
+    expect(full.notes.join(" ")).toMatch(/carries a JWT-SVID .* that the gateway verifies/);
     expect(results.targets.map((target) => target.target)).toContain("gateway-full rps >= 90% of workerd-passthrough");
   });
 
