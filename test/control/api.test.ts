@@ -6,6 +6,7 @@ import { CURRENT_POINTER_KEY } from "../../control/store/keys.js";
 import { parsePrometheusText } from "../../policies/telemetry/prometheus-parse.js";
 import { parseAllDocuments } from "yaml";
 import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
+import { extraServiceEntry } from "./support/extra-service.js";
 import { READER_TOKEN, startTestMesh, type ApiAnswer, type TestMesh } from "./support/control-fixture.js";
 
 /**
@@ -162,17 +163,7 @@ describe("control API", () => {
   });
 
   it("serialises concurrent writers without If-Match: none loses another's change", async () => {
-    const extra = (index: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: extra-${index}, namespace: concurrent }
-spec:
-  hosts: [extra-${index}.concurrent.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${20000 + index} } }]
-`;
+    const extra = (index: number) => extraServiceEntry(index, "concurrent");
     const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((index) => mesh.api("POST", "/v1/apply", yaml(extra(index)))));
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200]);
     expect((await mesh.api("GET", "/v1/resources?namespace=concurrent")).body.items).toHaveLength(6);

@@ -8,6 +8,7 @@ import { compileSnapshot } from "../../policies/snapshot/compile.js";
 import { Snapshot } from "../../policies/snapshot/schema.js";
 import { parseConfigText } from "../../policies/config/load.js";
 import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
+import { extraServiceEntry } from "./support/extra-service.js";
 import { MemoryKv, MemoryStorage, type WriteLog } from "./support/memory-backends.js";
 
 /**
@@ -176,17 +177,7 @@ describe("If-Match and concurrent writers", () => {
   it("serialises writers without If-Match: each builds on the one before, none is lost", async () => {
     const { core } = store();
     ok(await core.apply({ text: bookinfo, ...admin }));
-    const extra = (index: number) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: extra-${index}, namespace: bookinfo }
-spec:
-  hosts: [extra-${index}.bookinfo.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${20000 + index} } }]
-`;
+    const extra = (index: number) => extraServiceEntry(index, "bookinfo");
     const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((index) => core.apply({ text: extra(index), author: `writer-${index}` })));
     expect(answers.every((answer) => answer.status === 200)).toBe(true);
     expect(ok(await core.listResources({ kind: "se" })).items).toHaveLength(11);
