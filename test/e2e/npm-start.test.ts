@@ -15,6 +15,7 @@ import { freePort, startUpstream, type Upstream, type UpstreamEcho } from "../su
  */
 
 const READY = /mesh-ingress listening on (http:\/\/\S+)/;
+const BANNER_END = /Ctrl-C to stop\./;
 
 let work: string;
 let upstream: Upstream;
@@ -55,8 +56,9 @@ async function waitForReady(started: Started, timeoutMs = 45_000): Promise<strin
   let exitCode: number | null | undefined;
   void started.exited.then((code) => (exitCode = code));
   while (Date.now() < deadline) {
+    // The banner arrives in several chunks: wait for its last line before reading any of it.
     const match = READY.exec(started.output());
-    if (match) return match[1]!;
+    if (match && BANNER_END.test(started.output())) return match[1]!;
     if (exitCode !== undefined) throw new Error(`npm start exited (${exitCode}) before it was ready:\n${started.output()}`);
     await sleep(100);
   }
