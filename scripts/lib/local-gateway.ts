@@ -1,6 +1,6 @@
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { Miniflare, type Log } from "miniflare";
+import { Miniflare, type Log, type WorkerOptions } from "miniflare";
 import { CURRENT_POINTER_KEY, snapshotKey } from "../../policies/snapshot/kv-layout.js";
 import type { Snapshot } from "../../policies/snapshot/schema.js";
 import { bundleWorker } from "./bundle-worker.js";
@@ -47,6 +47,10 @@ export interface LocalGatewayOptions {
   log?: Log;
   /** Receives each line the worker writes to stdout (access log, config events) instead of the terminal. */
   onWorkerLine?: (line: string) => void;
+  /** Where the worker's own `fetch` goes (e.g. a network with extra trusted CAs in `tlsOptions`, for TLS origination tests). */
+  outboundService?: WorkerOptions["outboundService"];
+  /** Service bindings of the worker (e.g. the stand-in for an `mtls_certificates` binding: an external server with a client keypair). */
+  serviceBindings?: WorkerOptions["serviceBindings"];
 }
 
 export interface LocalGateway {
@@ -80,6 +84,8 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
     cf: options.cf ?? false,
+    ...(options.outboundService !== undefined ? { outboundService: options.outboundService } : {}),
+    ...(options.serviceBindings !== undefined ? { serviceBindings: options.serviceBindings } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.onWorkerLine
       ? {

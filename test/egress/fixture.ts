@@ -3,7 +3,7 @@ import http from "node:http";
 import path from "node:path";
 import { afterAll } from "vitest";
 import { bundleWorker } from "../../scripts/lib/bundle-worker.js";
-import { startLocalGateway } from "../../scripts/lib/local-gateway.js";
+import { startLocalGateway, type LocalGatewayOptions } from "../../scripts/lib/local-gateway.js";
 import { compileConfig, requestOverHttp, type ConfigInput, type GatewayRequestInit } from "../support/gateway-fixture.js";
 
 /**
@@ -35,7 +35,13 @@ afterAll(async () => {
   if (scriptPath) await rm(path.dirname(scriptPath), { recursive: true, force: true });
 });
 
-export async function startTestEgress(resources: ConfigInput, options: { bindings?: Record<string, string> } = {}): Promise<TestEgress> {
+export interface TestEgressOptions {
+  bindings?: Record<string, string>;
+  outboundService?: LocalGatewayOptions["outboundService"];
+  serviceBindings?: LocalGatewayOptions["serviceBindings"];
+}
+
+export async function startTestEgress(resources: ConfigInput, options: TestEgressOptions = {}): Promise<TestEgress> {
   const snapshot = await compileConfig(resources);
   const logs: Record<string, unknown>[] = [];
   const local = await startLocalGateway({
@@ -43,6 +49,8 @@ export async function startTestEgress(resources: ConfigInput, options: { binding
     port: 0,
     labels: "istio=egressgateway",
     ...(options.bindings ? { bindings: options.bindings } : {}),
+    ...(options.outboundService !== undefined ? { outboundService: options.outboundService } : {}),
+    ...(options.serviceBindings !== undefined ? { serviceBindings: options.serviceBindings } : {}),
     onWorkerLine: (line) => {
       try {
         logs.push(JSON.parse(line) as Record<string, unknown>);
