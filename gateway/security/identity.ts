@@ -18,8 +18,8 @@ export interface RequestIdentity {
   /** The destination's namespace (the ServiceEntry's; the VirtualService's for routes that answer at the gateway). */
   namespace?: string | undefined;
   policies?: ApplicablePolicies | undefined;
-  /** The verified workload identity: an X.509-SVID (mTLS or XFCC), else a JWT-SVID. */
-  peer?: { spiffeId: SpiffeId; via: "mtls" | "xfcc" | "jwt-svid"; x509?: VerifiedX509Svid | undefined } | undefined;
+  /** The verified workload identity: an X.509-SVID (mTLS or XFCC), or a service binding's `ctx.props.spiffeId`, else a JWT-SVID. */
+  peer?: { spiffeId: SpiffeId; via: "mtls" | "xfcc" | "service-binding" | "jwt-svid"; x509?: VerifiedX509Svid | undefined } | undefined;
   /** The verified end-user token. */
   requestAuth?: RequestAuth | undefined;
 }

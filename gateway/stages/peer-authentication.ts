@@ -3,8 +3,9 @@ import { effectivePeerMode, serverTlsFor } from "../../policies/authz/scope.js";
 import { IdentityError } from "../../policies/identity/errors.js";
 import { sha256Hex } from "../../policies/identity/encoding.js";
 import { verifyX509Svid, type VerifiedX509Svid } from "../../policies/identity/x509-svid.js";
-import type { GatewayEnv } from "../context.js";
+import type { GatewayEnv, StreamInfo } from "../context.js";
 import { GatewayError } from "../errors.js";
+import { SERVICE_BINDING, serviceBindingCaller } from "../security/service-binding.js";
 import type { SecurityState } from "../security/state.js";
 
 /**
@@ -18,7 +19,13 @@ import type { SecurityState } from "../security/state.js";
  * - a presented certificate is verified as an X.509-SVID against the trust bundle of its trust
  *   domain (unless the mode is DISABLE and the server does not ask for one); a certificate that
  *   fails is refused (`403`, `UAEX`), as a TLS handshake would fail, whatever the mode;
- * - STRICT or MUTUAL without a verified X.509-SVID is refused (`403`, `UAEX`).
+ * - a caller that came through a Cloudflare service binding whose `props` name a `spiffeId`
+ *   (set by the platform from the caller's deployed config; absent over HTTP) is that identity,
+ *   as if it had presented a verified X.509-SVID for it, unless a trusted front proxy presented
+ *   one for the original caller (the binding's caller is then only the hop). Props whose
+ *   `spiffeId` is not a SPIFFE ID are refused (`403`, `UAEX`): a misconfigured binding never
+ *   falls back to a weaker identity;
+ * - STRICT or MUTUAL without a verified peer identity is refused (`403`, `UAEX`).
  */
 export function peerAuthentication(state: SecurityState, now: () => number): MiddlewareHandler<GatewayEnv> {
   return async function peerAuthentication(c, next) {
@@ -37,6 +44,10 @@ export function peerAuthentication(state: SecurityState, now: () => number): Mid
     const required = mode === "STRICT" || tls?.mode === "MUTUAL";
     const used = mode !== "DISABLE" || tls?.mode === "MUTUAL" || tls?.mode === "OPTIONAL_MUTUAL";
     const stream = c.get("stream");
+    const binding = serviceBindingCaller(c);
+    if (binding.kind === "invalid") {
+      throw new GatewayError(403, "UAEX", `peer_authentication_failed{${binding.code}}`, `the service binding's props are invalid: ${binding.message}`);
+    }
 
     if (identity.credential && used) {
       const verified = await verify(state, identity.credential.chain, security, now(), c.get("settings").MESH_CLOCK_SKEW_MS, (work) => c.executionCtx.waitUntil(work));
@@ -51,9 +62,19 @@ export function peerAuthentication(state: SecurityState, now: () => number): Mid
       stream.peerPrincipal = svid.spiffeId.uri;
       stream.peerAuthentication = identity.credential.source;
     }
+    if (!identity.peer && used && binding.kind === "caller") {
+      const spiffeId = binding.spiffeId;
+      if (tls?.subjectAltNames && !tls.subjectAltNames.includes(spiffeId.uri)) {
+        throw new GatewayError(403, "UAEX", "peer_authentication_failed{subject_alt_name}", "the service binding's ctx.props.spiffeId is not a SAN the Gateway server accepts");
+      }
+      identity.peer = { spiffeId, via: SERVICE_BINDING };
+      stream.peerPrincipal = spiffeId.uri;
+      // StreamInfo.peerAuthentication (gateway/context.ts) does not list "service-binding" yet.
+      stream.peerAuthentication = SERVICE_BINDING as unknown as StreamInfo["peerAuthentication"];
+    }
     if (required && !identity.peer) {
       const why = tls?.mode === "MUTUAL" ? `Gateway ${routeMatch.gateway.name} requires a client certificate (tls.mode MUTUAL)` : `PeerAuthentication for namespace '${identity.namespace}' is STRICT`;
-      throw new GatewayError(403, "UAEX", "peer_authentication_required", `mutual TLS is required: ${why}; present an X.509-SVID`);
+      throw new GatewayError(403, "UAEX", "peer_authentication_required", `mutual TLS is required: ${why}; present an X.509-SVID (or call through a service binding whose props name a spiffeId)`);
     }
     await next();
   };

@@ -51,6 +51,14 @@ export interface LocalGatewayOptions {
   outboundService?: WorkerOptions["outboundService"];
   /** Service bindings of the worker (e.g. the stand-in for an `mtls_certificates` binding: an external server with a client keypair). */
   serviceBindings?: WorkerOptions["serviceBindings"];
+  /** The gateway worker's name, for service bindings of `workers` to point at (default `gateway`). */
+  name?: string;
+  /**
+   * More workers in the same workerd, e.g. a mesh service whose service binding (with `props`)
+   * calls the gateway: `{ name: "api", modules: true, script, serviceBindings: { EGRESS: { name: "egress", props } } }`.
+   * HTTP still goes to the gateway; reach the others with `mf.getWorker(name)`.
+   */
+  workers?: WorkerOptions[];
 }
 
 export interface LocalGateway {
@@ -71,7 +79,8 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
     ...(options.labels !== undefined ? { MESH_GATEWAY_LABELS: formatLabels(options.labels) } : {}),
     ...options.bindings,
   };
-  const mf = new Miniflare({
+  const gateway: WorkerOptions = {
+    ...(options.name !== undefined ? { name: options.name } : {}),
     modules: true,
     scriptPath,
     // Module names are relative to modulesRoot, and workerd rejects names with "..": without this
@@ -79,13 +88,17 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
     modulesRoot: path.dirname(scriptPath),
     compatibilityDate: options.compatibilityDate ?? WRANGLER_DEFAULTS.compatibilityDate,
     kvNamespaces: [WRANGLER_DEFAULTS.kvBinding],
-    ...(options.persistDir !== undefined ? { kvPersist: path.resolve(options.persistDir) } : {}),
     bindings,
+    ...(options.outboundService !== undefined ? { outboundService: options.outboundService } : {}),
+    ...(options.serviceBindings !== undefined ? { serviceBindings: options.serviceBindings } : {}),
+  };
+  const mf = new Miniflare({
+    // With other workers, the gateway is the first one, so HTTP goes to it.
+    ...(options.workers?.length ? { workers: [{ name: "gateway", ...gateway }, ...options.workers] } : gateway),
+    ...(options.persistDir !== undefined ? { kvPersist: path.resolve(options.persistDir) } : {}),
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
     cf: options.cf ?? false,
-    ...(options.outboundService !== undefined ? { outboundService: options.outboundService } : {}),
-    ...(options.serviceBindings !== undefined ? { serviceBindings: options.serviceBindings } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.onWorkerLine
       ? {

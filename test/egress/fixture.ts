@@ -19,6 +19,8 @@ export interface TestEgress {
   logs: Record<string, unknown>[];
   /** Lines with `event: "egress_audit"`. */
   audit(): Record<string, unknown>[];
+  /** Sends a request to another worker of the same workerd (one of `options.workers`), e.g. a caller with a service binding to the egress. */
+  fetchWorker(worker: string, url: string, init?: RequestInit): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -39,7 +41,12 @@ export interface TestEgressOptions {
   bindings?: Record<string, string>;
   outboundService?: LocalGatewayOptions["outboundService"];
   serviceBindings?: LocalGatewayOptions["serviceBindings"];
+  /** Workers beside the egress (which is named `egress`, for their service bindings to point at). */
+  workers?: LocalGatewayOptions["workers"];
 }
+
+/** The egress worker's name in workerd, for `workers`' service bindings: `{ EGRESS: { name: EGRESS_WORKER, props } }`. */
+export const EGRESS_WORKER = "egress";
 
 export async function startTestEgress(resources: ConfigInput, options: TestEgressOptions = {}): Promise<TestEgress> {
   const snapshot = await compileConfig(resources);
@@ -48,6 +55,8 @@ export async function startTestEgress(resources: ConfigInput, options: TestEgres
     scriptPath: await egressBundle(),
     port: 0,
     labels: "istio=egressgateway",
+    name: EGRESS_WORKER,
+    ...(options.workers !== undefined ? { workers: options.workers } : {}),
     ...(options.bindings ? { bindings: options.bindings } : {}),
     ...(options.outboundService !== undefined ? { outboundService: options.outboundService } : {}),
     ...(options.serviceBindings !== undefined ? { serviceBindings: options.serviceBindings } : {}),
@@ -72,6 +81,12 @@ export async function startTestEgress(resources: ConfigInput, options: TestEgres
     fetch: (target, init) => requestOverHttp(local.url, target, init, agent),
     logs,
     audit: () => logs.filter((line) => line.event === "egress_audit"),
+    async fetchWorker(worker, url, init) {
+      const fetcher = await local.mf.getWorker(worker);
+      const response = await fetcher.fetch(url, init as Parameters<typeof fetcher.fetch>[1]);
+      // Miniflare's Response (undici's) is not the global one: copy it so callers get a standard Response.
+      return new Response(await response.arrayBuffer(), { status: response.status, headers: [...response.headers] as [string, string][] });
+    },
     async close() {
       agent.destroy();
       await local.dispose();

@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { WorkerOptions } from "miniflare";
+import type { TrustDomainPki } from "../policies/identity/pki.js";
+import { meshConfigYaml, pkiNow, policyYaml, PROXY_SECRET } from "../gateway/security/support.js";
+import { startUpstream, type Upstream } from "../support/upstream.js";
+import { EGRESS_WORKER, startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
+
+/**
+ * Mesh workers calling the egress through a Cloudflare service binding whose `props` name their
+ * SPIFFE ID: real caller workers in the same workerd as the egress bundle, each with a binding
+ * `EGRESS → egress` and its own `props` (as `services = [{ ..., props = { spiffeId } }]` in its
+ * wrangler.toml). The egress takes `ctx.props.spiffeId` as the peer identity; HTTP callers have
+ * no props and cannot claim one with headers.
+ */
+
+const API = "spiffe://acme.test/ns/payments/sa/api";
+const REPORTS = "spiffe://acme.test/ns/payments/sa/reports";
+
+/**
+ * A mesh service making an outbound call through its EGRESS binding, `env.EGRESS.fetch("http://api.stripe.test/...")`,
+ * to the URL the test names in `x-call-url` (Miniflare's dispatch rewrites the URL a test sends to a worker).
+ */
+const CALLER_SCRIPT = `export default {
+  fetch(request, env) {
+    const headers = new Headers(request.headers);
+    headers.delete("x-call-url");
+    headers.delete("host");
+    return env.EGRESS.fetch(request.headers.get("x-call-url"), { method: request.method, headers, body: request.body });
+  },
+};`;
+
+/** `url` called by the worker `worker` through its service binding to the egress. */
+function callThrough(worker: string, url: string, init: RequestInit = {}): Promise<Response> {
+  return egress.fetchWorker(worker, "http://caller.internal/", { ...init, headers: { ...(init.headers as Record<string, string> | undefined), "x-call-url": url } });
+}
+
+function caller(name: string, props?: Record<string, unknown>): WorkerOptions {
+  return {
+    name,
+    modules: true,
+    script: CALLER_SCRIPT,
+    compatibilityDate: "2026-04-01",
+    serviceBindings: { EGRESS: props ? { name: EGRESS_WORKER, props } : EGRESS_WORKER },
+  };
+}
+
+let acme: TrustDomainPki;
+let stripe: Upstream, open: Upstream;
+let egress: TestEgress;
+
+beforeAll(async () => {
+  [acme, stripe, open] = await Promise.all([pkiNow("acme.test"), startUpstream({ name: "stripe" }), startUpstream({ name: "open" })]);
+  const external = (name: string, host: string, upstream: Upstream) => `
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: external }
+spec:
+  hosts: [${host}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
+`;
+  const config =
+    meshConfigYaml(acme) +
+    external("stripe", "api.stripe.test", stripe) +
+    external("open", "open.test", open) +
+    policyYaml(
+      "AuthorizationPolicy",
+      "istio-system",
+      "egress-callers",
+      `  selector: { matchLabels: { istio: egressgateway } }
+  action: ALLOW
+  rules:
+  - from: [{ source: { principals: ["acme.test/ns/payments/sa/api"] } }]
+    to: [{ operation: { hosts: [api.stripe.test], methods: [POST], paths: [/v1/charges] } }]
+  - to: [{ operation: { hosts: [open.test] } }]`,
+    );
+  egress = await startTestEgress(config, {
+    bindings: { MESH_PROXY_SECRET: PROXY_SECRET },
+    workers: [
+      caller("payments-api", { spiffeId: API }),
+      caller("payments-reports", { spiffeId: REPORTS }),
+      caller("misconfigured", { spiffeId: "spiffe://ACME.test/ns/payments/sa/api" }),
+      caller("not-a-string", { spiffeId: 42 }),
+      caller("other-props", { team: "payments" }),
+      caller("no-props"),
+    ],
+  });
+});
+
+afterAll(async () => {
+  await Promise.all([egress?.close(), stripe?.close(), open?.close()]);
+});
+
+describe("ctx.props.spiffeId is the caller's identity", () => {
+  it("lets the binding's identity through the AuthorizationPolicy and names it in the access log and the audit", async () => {
+    const response = await callThrough("payments-api", "http://api.stripe.test/v1/charges", { method: "POST", body: "amount=1", headers: { "x-case": "props-allowed" } });
+    expect(response.status).toBe(200);
+    const received = stripe.requests.at(-1)!;
+    expect(received).toMatchObject({ method: "POST", path: "/v1/charges", body: "amount=1" });
+    expect(received.headers).toMatchObject({ "x-mesh-peer-principal": API, "x-mesh-peer-authentication": "service-binding" });
+    // Not an X.509-SVID: the egress does not invent a client certificate for it.
+    expect(received.headers["x-forwarded-client-cert"]).toBeUndefined();
+    const access = await waitForLog(egress, (line) => line.request_id === received.headers["x-request-id"] && line.event !== "egress_audit" && "peer_principal" in line);
+    expect(access).toMatchObject({ peer_principal: API, peer_authentication: "service-binding", authz_decision: "allow" });
+    const audit = await waitForLog(egress, (line) => line.event === "egress_audit" && line.request_id === received.headers["x-request-id"]);
+    expect(audit).toMatchObject({ caller: API, caller_authentication: "service-binding", decision: "allowed", destination_host: "api.stripe.test", status: 200 });
+  });
+
+  it("denies another binding identity with 403 RBAC, before anything connects", async () => {
+    const before = stripe.requests.length;
+    const response = await callThrough("payments-reports", "http://api.stripe.test/v1/charges", { method: "POST" });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: "rbac_access_denied", flags: "RBAC" });
+    expect(stripe.requests.length).toBe(before);
+    await waitForLog(egress, (line) => line.event === "egress_audit" && line.caller === REPORTS && line.decision === "denied");
+  });
+
+  it("treats a binding without a spiffeId in its props as anonymous", async () => {
+    for (const worker of ["no-props", "other-props"]) {
+      const response = await callThrough(worker, "http://api.stripe.test/v1/charges", { method: "POST" });
+      expect(response.status, worker).toBe(401);
+      const echo = (await (await callThrough(worker, "http://open.test/x")).json()) as { headers: Record<string, string> };
+      expect(echo.headers["x-mesh-peer-principal"], worker).toBeUndefined();
+    }
+  });
+
+  it("refuses props whose spiffeId is not a SPIFFE ID, naming ctx.props.spiffeId", async () => {
+    const before = open.requests.length;
+    for (const [worker, code] of [
+      ["misconfigured", "ERR_SPIFFE_ID_TRUST_DOMAIN_CHARS"],
+      ["not-a-string", "ERR_PROPS_SCHEMA"],
+    ] as const) {
+      // open.test is open to anyone: the refusal is about the props, not the policy.
+      const response = await callThrough(worker, "http://open.test/x");
+      expect(response.status, worker).toBe(403);
+      const body = (await response.json()) as { error: string; message: string; flags: string };
+      expect(body.flags).toBe("UAEX");
+      expect(body.error).toMatch(/^peer_authentication_failed\{ERR_/);
+      if (code === "ERR_PROPS_SCHEMA") expect(body.error).toBe(`peer_authentication_failed{${code}}`);
+      expect(body.message).toContain("ctx.props.spiffeId");
+    }
+    expect(open.requests.length).toBe(before);
+  });
+
+  it("satisfies a STRICT PeerAuthentication, as a verified X.509-SVID does", async () => {
+    const strict = await startTestEgress(
+      meshConfigYaml(acme) +
+        `
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: open, namespace: external }
+spec:
+  hosts: [open.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${open.port} } }]
+` +
+        policyYaml("PeerAuthentication", "external", "strict", "  mtls: { mode: STRICT }"),
+      { workers: [caller("payments-api", { spiffeId: API })] },
+    );
+    try {
+      expect((await strict.fetchWorker("payments-api", "http://caller.internal/", { headers: { "x-call-url": "http://open.test/strict" } })).status).toBe(200);
+      const refused = await strict.fetch("/strict", { host: "open.test" });
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toMatchObject({ error: "peer_authentication_required", flags: "UAEX" });
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
+describe("HTTP callers cannot claim an identity", () => {
+  it("ignores identity headers on a call over HTTP: no props, so anonymous, and denied", async () => {
+    const before = stripe.requests.length;
+    const response = await egress.fetch("/v1/charges", {
+      host: "api.stripe.test",
+      method: "POST",
+      headers: { "x-spiffe-id": API, "x-mesh-peer-principal": API, "x-mesh-peer-authentication": "service-binding", "x-forwarded-client-cert": `URI=${API}`, props: JSON.stringify({ spiffeId: API }) },
+    });
+    // 401: the policy wants a principal and the call has none.
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: "rbac_access_denied_missing_credential", flags: "RBAC" });
+    expect(stripe.requests.length).toBe(before);
+  });
+
+  it("never lets spoofed identity headers reach the external upstream, over HTTP or through a binding", async () => {
+    const spoofed = {
+      "x-forwarded-client-cert": `By=spiffe://acme.test/x;URI=${REPORTS}`,
+      "x-spiffe-id": REPORTS,
+      "x-mesh-peer-principal": REPORTS,
+      "x-mesh-peer-authentication": "mtls",
+      "x-mesh-request-principal": "https://idp.test/admin",
+      "client-cert": ":AAAA:",
+      "client-cert-chain": ":AAAA:",
+    };
+    const overHttp = await egress.fetch("/http", { host: "open.test", headers: spoofed });
+    expect(overHttp.status).toBe(200);
+    const anonymous = open.requests.at(-1)!;
+    expect(anonymous.path).toBe("/http");
+    for (const name of Object.keys(spoofed)) expect(anonymous.headers[name], name).toBeUndefined();
+
+    const throughBinding = await callThrough("payments-api", "http://open.test/binding", { headers: spoofed });
+    expect(throughBinding.status).toBe(200);
+    const received = open.requests.at(-1)!;
+    expect(received.path).toBe("/binding");
+    expect(received.headers).toMatchObject({ "x-mesh-peer-principal": API, "x-mesh-peer-authentication": "service-binding" });
+    for (const name of ["x-forwarded-client-cert", "x-spiffe-id", "x-mesh-request-principal", "client-cert", "client-cert-chain"]) expect(received.headers[name], name).toBeUndefined();
+  });
+});
