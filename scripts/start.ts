@@ -11,43 +11,49 @@ import { planApply } from "../control/store/plan.js";
 import { readResourceText } from "../control/store/read-text.js";
 import { formatConfigIssue, type ConfigIssue } from "../policies/errors.js";
 import type { Snapshot } from "../policies/snapshot/schema.js";
-import { startDemoServices, type RunningDemo } from "./demo/services.js";
+import { egressSecret } from "./demo/secrets.js";
+import { DEMO_SERVICES, PARTNER_HOST, partnerStandIn, startDemoServices, type RunningDemo } from "./demo/services.js";
 import { bundleWorker, REPO_ROOT } from "./lib/bundle-worker.js";
 import { localCa, meshTrustDomain, withCaBundle } from "./lib/local-ca.js";
 import { formatLabels, WRANGLER_DEFAULTS } from "./lib/local-gateway.js";
-import { CONTROL_DEFAULTS, GATEWAY_NAME, startLocalMesh, type LocalMesh } from "./lib/local-mesh.js";
+import { CONTROL_DEFAULTS, EGRESS_LOCAL_DEFAULTS, GATEWAY_NAME, startLocalMesh, type LocalMesh } from "./lib/local-mesh.js";
 
 /**
  * `npm start [-- --config FILE] [--no-demo] [--persist-to DIR]`: checks the config with the
  * control plane's own validator and compiler (and stops there, printing every issue, if it is
  * invalid), starts the demo backends, then runs the ingress gateway on
- * 127.0.0.1:${INGRESS_PORT:-8787} and the control API on 127.0.0.1:${CONTROL_PORT:-8789} in one
- * workerd, sharing one KV namespace (persisted under .mesh/store), and seeds the store through
- * the control API's apply (so the history starts with the seed). Prints
- * `mesh-ingress listening on <url>` once it serves. Ctrl-C or SIGTERM stops everything.
+ * 127.0.0.1:${INGRESS_PORT:-8787}, the egress gateway on 127.0.0.1:${EGRESS_PORT:-8788} and the
+ * control API on 127.0.0.1:${CONTROL_PORT:-8789} in one workerd, sharing one KV namespace
+ * (persisted under .mesh/store), and seeds the store through the control API's apply (so the
+ * history starts with the seed). Prints `mesh-ingress listening on <url>` once it serves.
+ * Ctrl-C or SIGTERM stops everything.
  */
 
 const USAGE = `usage: npm start [-- --config FILE] [--no-demo] [--persist-to DIR]
 
   --config FILE       Istio resources (YAML or JSON) to serve; default examples/bookinfo.yaml.
                       Applied through the control API as the whole config (apply --prune).
-  --no-demo           do not start the demo backends (127.0.0.1:9080-9086)
+  --no-demo           do not start the demo backends (127.0.0.1:9080-9087)
   --persist-to DIR    where local KV and the control plane's store live; default .mesh/store
   -h, --help          show this help
 
 environment:
   INGRESS_PORT        port of the gateway on 127.0.0.1 (default 8787)
+  EGRESS_PORT         port of the egress gateway on 127.0.0.1 (default 8788)
   CONTROL_PORT        port of the control API on 127.0.0.1 (default 8789)
   MESH_ADMIN_TOKEN    the control API's admin token (default: generated once, kept in .mesh/admin-token)
   MESH_READER_TOKEN   its read-only token (default: generated once, kept in .mesh/reader-token)
   MESH_CONFIG_TTL_MS  how often the gateway re-reads the config pointer (default 1000 locally)
   MESH_PROXY_SECRET, MESH_TRUSTED_PROXY_CERT_SHA256
-                      passed to the gateway when set (a trusted front proxy, see docs/security.md)
+                      passed to both gateways when set (a trusted front proxy, see docs/security.md)
+  PARTNER_API_KEY     the egress's demo credential for api.partner.test (default: generated once,
+                      kept in .mesh/egress-secrets/PARTNER_API_KEY)
   MESH_HOME           where tokens and local endpoints are kept for meshctl (default .mesh)`;
 
 const DEFAULT_CONFIG = path.join(REPO_ROOT, "examples/bookinfo.yaml");
 const DEFAULT_PORT = 8787;
 const DEFAULT_CONTROL_PORT = 8789;
+const DEFAULT_EGRESS_PORT = 8788;
 const LOCAL_TTL_MS = "1000";
 const HOST = "127.0.0.1";
 
@@ -80,14 +86,20 @@ async function main(): Promise<number> {
   const persistDir = args["persist-to"] !== undefined ? path.resolve(userCwd, args["persist-to"]) : path.join(home, "store");
   const port = parsePort(process.env.INGRESS_PORT, DEFAULT_PORT);
   const controlPort = parsePort(process.env.CONTROL_PORT, DEFAULT_CONTROL_PORT);
-  if (port === undefined || controlPort === undefined) {
-    const [name, value] = port === undefined ? ["INGRESS_PORT", process.env.INGRESS_PORT] : ["CONTROL_PORT", process.env.CONTROL_PORT];
-    console.error(`${name} must be a port number 1..65535 (got '${value}')`);
-    return 2;
+  const egressPort = parsePort(process.env.EGRESS_PORT, DEFAULT_EGRESS_PORT);
+  const ports = [["INGRESS_PORT", port], ["CONTROL_PORT", controlPort], ["EGRESS_PORT", egressPort]] as const;
+  for (const [name, value] of ports) {
+    if (value === undefined) {
+      console.error(`${name} must be a port number 1..65535 (got '${process.env[name]}')`);
+      return 2;
+    }
   }
-  if (port === controlPort) {
-    console.error(`INGRESS_PORT and CONTROL_PORT must differ (both are ${port})`);
-    return 2;
+  for (const [index, [name, value]] of ports.entries()) {
+    const same = ports.slice(index + 1).find(([, other]) => other === value);
+    if (same) {
+      console.error(`${name} and ${same[0]} must differ (both are ${value})`);
+      return 2;
+    }
   }
   const ttlMs = process.env.MESH_CONFIG_TTL_MS || LOCAL_TTL_MS;
 
@@ -99,8 +111,8 @@ async function main(): Promise<number> {
     console.warn(`warning: no Gateway in ${displayPath(configFile)} selects this gateway's labels (${labels}): every request will find no route`);
   }
 
-  for (const [name, candidate] of [["INGRESS_PORT", port], ["CONTROL_PORT", controlPort]] as const) {
-    const portProblem = await checkPortFree(HOST, candidate, name);
+  for (const [name, candidate] of ports) {
+    const portProblem = await checkPortFree(HOST, candidate!, name);
     if (portProblem) {
       console.error(portProblem);
       return 1;
@@ -116,6 +128,8 @@ async function main(): Promise<number> {
   const { trustDomain, hasMeshConfig } = meshTrustDomain(configText);
   const ca = await localCa(home, trustDomain);
   const seeded = await withCaBundle(configText, ca.secrets);
+  // The egress's demo credential: a Workers secret once deployed; locally generated once under MESH_HOME.
+  const partnerKey = await egressSecret(home, "PARTNER_API_KEY", "partner_sk_");
   const proxyBindings = Object.fromEntries(
     (["MESH_PROXY_SECRET", "MESH_TRUSTED_PROXY_CERT_SHA256"] as const).filter((name) => process.env[name]).map((name) => [name, process.env[name]!]),
   );
@@ -132,9 +146,14 @@ async function main(): Promise<number> {
 
   let applied: WriteResult;
   try {
-    if (args.demo) demo = await startDemoServices();
-    const [gatewayScript, controlScript] = await Promise.all([bundleWorker(), bundleWorker({ entry: CONTROL_DEFAULTS.entry })]);
-    const bundleDirs = [path.dirname(gatewayScript), path.dirname(controlScript)];
+    // The partner stand-in expects the credential the egress injects (EgressCredential partner).
+    if (args.demo) demo = await startDemoServices([...DEMO_SERVICES, partnerStandIn(`Bearer ${partnerKey.value}`)]);
+    const [gatewayScript, controlScript, egressScript] = await Promise.all([
+      bundleWorker(),
+      bundleWorker({ entry: CONTROL_DEFAULTS.entry }),
+      bundleWorker({ entry: EGRESS_LOCAL_DEFAULTS.entry }),
+    ]);
+    const bundleDirs = [path.dirname(gatewayScript), path.dirname(controlScript), path.dirname(egressScript)];
     process.once("exit", () => bundleDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
     // Locally the debug headers are on, so curl -i shows the response flags, route and attempts;
     // and the gateway re-reads the pointer every second, so an apply shows within a second or two.
@@ -146,6 +165,13 @@ async function main(): Promise<number> {
       controlPort,
       persistDir,
       gatewayBindings: { MESH_DEBUG_HEADERS: "true", MESH_CONFIG_TTL_MS: ttlMs, ...proxyBindings },
+      // The egress: the same snapshot, settings and trusted front as the ingress, plus its own
+      // secrets: the CA's JWT-SVID key (to mint callers' outbound JWT-SVIDs) and the demo credential.
+      egress: {
+        script: egressScript,
+        port: egressPort,
+        bindings: { MESH_DEBUG_HEADERS: "true", MESH_CONFIG_TTL_MS: ttlMs, ...proxyBindings, MESH_JWT_SVID_KEY: ca.secrets.jwtKeyPem, PARTNER_API_KEY: partnerKey.value },
+      },
       // The dashboard's live counts: the control worker reads the local gateway's /__mesh/metrics.
       controlBindings: {
         MESH_ADMIN_TOKEN: admin.token,
@@ -163,7 +189,14 @@ async function main(): Promise<number> {
       return 1;
     }
     applied = answer;
-    await writeEndpoints(home, { control: origin(mesh.controlUrl), gateways: [{ name: GATEWAY_NAME, url: origin(mesh.ingressUrl) }], pid: process.pid });
+    await writeEndpoints(home, {
+      control: origin(mesh.controlUrl),
+      gateways: [
+        { name: GATEWAY_NAME, url: origin(mesh.ingressUrl) },
+        { name: EGRESS_LOCAL_DEFAULTS.name, url: origin(mesh.egressUrl!) },
+      ],
+      pid: process.pid,
+    });
     process.once("exit", () => removeEndpointsSync(home, process.pid));
   } catch (error) {
     console.error(`could not start: ${(error as Error).message}`);
@@ -173,16 +206,20 @@ async function main(): Promise<number> {
 
   const base = origin(mesh.ingressUrl);
   const control = origin(mesh.controlUrl);
+  const egress = origin(mesh.egressUrl!);
   console.log(`mesh-ingress listening on ${base}`);
+  console.log(`mesh-egress listening on ${egress}`);
   console.log(`mesh-control listening on ${control}`);
   const seedNote = applied.changed ? "applied through the control API" : "already the current config";
   console.log(`  config    ${displayPath(configFile)} (version ${applied.version}: ${snapshot.resources.length} resources, ${snapshot.routes.length} routes; ${seedNote})`);
   console.log(`  store     ${displayPath(persistDir)} (KV binding ${WRANGLER_DEFAULTS.kvBinding} and the ConfigStore Durable Object; the gateway re-reads every ${ttlMs} ms)`);
-  console.log(`  labels    ${formatLabels(labels)}`);
+  console.log(`  labels    ${formatLabels(labels)} (ingress), ${EGRESS_LOCAL_DEFAULTS.vars.MESH_GATEWAY_LABELS} (egress)`);
   console.log(`  token     ${admin.from === "env" ? "from MESH_ADMIN_TOKEN" : `${admin.token}  (${admin.generated ? "generated, " : ""}kept in ${displayPath(tokenFile(home, "admin"))}; meshctl reads it there)`}`);
   console.log(`  reader    ${reader.from === "env" ? "from MESH_READER_TOKEN" : `${reader.token}  (read-only; ${displayPath(tokenFile(home, "reader"))})`}`);
   const bundleNote = seeded.added ? "its bundle added inline to the MeshConfig applied" : hasMeshConfig ? "the MeshConfig's own bundle for this trust domain is kept" : "no MeshConfig in the config: gateways do not verify SVIDs";
   console.log(`  mesh CA   spiffe://${seeded.trustDomain} (${ca.generated ? "generated, " : ""}kept in ${displayPath(ca.dir)}; ${bundleNote}); bundle at ${control}/v1/bundle`);
+  const keyNote = partnerKey.from === "env" ? "from PARTNER_API_KEY" : `${partnerKey.generated ? "generated, " : ""}kept in ${displayPath(partnerKey.file)}`;
+  console.log(`  egress    secrets MESH_JWT_SVID_KEY (the mesh CA's JWT-SVID key) and PARTNER_API_KEY (${keyNote}; the demo credential for ${PARTNER_HOST})`);
   console.log(`  api docs  ${control}/docs`);
   console.log(`  metrics   ${base}/__mesh/metrics  (the gateway: Istio's standard metrics, Prometheus text)`);
   console.log(`            ${control}/v1/metrics  (the control plane; send a token: Authorization: Bearer <reader token>)`);
@@ -194,6 +231,7 @@ async function main(): Promise<number> {
   }
   console.log("\ntry:");
   for (const line of tryLines(snapshot, base, configFile === DEFAULT_CONFIG && demo !== undefined)) console.log(`  ${line}`);
+  for (const line of egressTryLines(snapshot, egress, configFile === DEFAULT_CONFIG && demo !== undefined, seeded.trustDomain)) console.log(`  ${line}`);
   for (const line of meshctlLines(configFile === DEFAULT_CONFIG)) console.log(`  ${line}`);
   console.log("\nCtrl-C to stop.");
 
@@ -276,6 +314,26 @@ function meshctlLines(bookinfo: boolean): string[] {
 
 function origin(url: URL): string {
   return `${url.protocol}//${url.host}`;
+}
+
+/** The egress's "try:" lines: with the demo config, the allowed, denied and blocked calls of the README's egress tour. */
+function egressTryLines(snapshot: Snapshot, egress: string, bookinfo: boolean, trustDomain: string): string[] {
+  const lines = [`curl -s ${egress}/__mesh/healthz                        # the egress gateway`];
+  if (bookinfo) {
+    const audience = `spiffe://${trustDomain}/ns/istio-system/sa/istio-egressgateway-service-account`;
+    const host = `-H 'Host: ${PARTNER_HOST}'`;
+    lines.push(
+      `TOKEN=$(npx meshctl token issue --spiffe-id spiffe://${trustDomain}/ns/bookinfo/sa/productpage --audience ${audience})`,
+      `curl -s ${host} -H "Authorization: Bearer $TOKEN" ${egress}/v1/quotes     # out through the egress, credential injected`,
+      `curl -si -H 'Host: api.blocked.test' -H "Authorization: Bearer $TOKEN" ${egress}/   # 502 NR: not in the registry`,
+      `OTHER=$(npx meshctl token issue --spiffe-id spiffe://${trustDomain}/ns/bookinfo/sa/reviews --audience ${audience})`,
+      `curl -si ${host} -H "Authorization: Bearer $OTHER" ${egress}/v1/quotes   # 403 RBAC: only productpage may call it`,
+    );
+    return lines;
+  }
+  const external = (snapshot.egress?.services ?? []).map((service) => service.host.replace(/^\*\./, "example."));
+  for (const host of [...new Set(external)].slice(0, 3)) lines.push(`curl -si -H 'Host: ${host}' ${egress}/`);
+  return lines;
 }
 
 function tryLines(snapshot: Snapshot, base: string, bookinfo: boolean): string[] {

@@ -1,4 +1,4 @@
-import http from "node:http";
+import http, { type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
 /**
@@ -6,6 +6,11 @@ import type { AddressInfo, Socket } from "node:net";
  * names as ServiceEntry endpoints. Each answers JSON saying which service and version answered,
  * so routing, weights and subsets are visible from curl. `flaky` fails 2 requests in 3 with a
  * 503, so the gateway's retries are visible too (hit it directly to see the failures).
+ *
+ * `partner-api` (127.0.0.1:9087, `partnerStandIn`) stands in for an external API,
+ * `api.partner.test`, that mesh services reach only through the egress gateway: it says whether
+ * the request carried the credential it expects (`authorized`), never the credential itself,
+ * and who the egress says called (the subject of an `x-mesh-caller-jwt-svid` token, if any).
  */
 
 export interface DemoServiceSpec {
@@ -13,7 +18,7 @@ export interface DemoServiceSpec {
   version: string;
   port: number;
   /** What the service adds to its answer. */
-  body?: (path: string) => Record<string, unknown>;
+  body?: (path: string, headers: IncomingHttpHeaders) => Record<string, unknown>;
   /** Answers every request whose 1-based number this returns true for with a 503. */
   failWhen?: (requestNumber: number) => boolean;
 }
@@ -43,6 +48,42 @@ export const DEMO_SERVICES: readonly DemoServiceSpec[] = [
   { name: "details", version: "v1", port: 9085, body: () => ({ type: "paperback", pages: 200, publisher: "PublisherA", language: "English" }) },
   { name: "flaky", version: "v1", port: 9086, failWhen: (requestNumber) => requestNumber % 3 !== 0 },
 ];
+
+export const PARTNER_STAND_IN_PORT = 9087;
+/** The external host the partner stand-in plays (examples/bookinfo.yaml's MESH_EXTERNAL ServiceEntry). */
+export const PARTNER_HOST = "api.partner.test";
+/** The header in which the egress sends the caller's minted JWT-SVID (EgressCredential workloadIdentity). */
+export const CALLER_JWT_SVID_HEADER = "x-mesh-caller-jwt-svid";
+
+/**
+ * The stand-in for api.partner.test: answers `authorized: true` only when `Authorization` is
+ * exactly `expectedAuthorization` (e.g. `Bearer <PARTNER_API_KEY>`). It never echoes the header's
+ * value: only whether one came and whether it was the right one.
+ */
+export function partnerStandIn(expectedAuthorization: string, port = PARTNER_STAND_IN_PORT): DemoServiceSpec {
+  return {
+    name: "partner-api",
+    version: "stand-in",
+    port,
+    body: (_path, headers) => ({
+      external: PARTNER_HOST,
+      authorization: headers.authorization === undefined ? "absent" : "present",
+      authorized: headers.authorization === expectedAuthorization,
+      caller: jwtSubject(headers[CALLER_JWT_SVID_HEADER]),
+    }),
+  };
+}
+
+/** The unverified `sub` of a JWT (what an external API would verify against the mesh's bundle), or null. */
+function jwtSubject(value: string | string[] | undefined): string | null {
+  if (typeof value !== "string") return null;
+  try {
+    const payload = JSON.parse(Buffer.from(value.split(".")[1] ?? "", "base64url").toString("utf8")) as { sub?: unknown };
+    return typeof payload.sub === "string" ? payload.sub : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Starts the demo services; if one cannot listen (port taken), closes the others and throws. */
 export async function startDemoServices(specs: readonly DemoServiceSpec[] = DEMO_SERVICES, host = "127.0.0.1"): Promise<RunningDemo> {
@@ -81,7 +122,7 @@ async function startDemoService(spec: DemoServiceSpec, host: string): Promise<{ 
           method: request.method,
           host: request.headers.host,
           ...(spec.failWhen ? { request: requests } : {}),
-          ...spec.body?.(path),
+          ...spec.body?.(path, request.headers),
         }),
       );
     });

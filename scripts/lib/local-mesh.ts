@@ -5,11 +5,12 @@ import { bundleWorker, REPO_ROOT } from "./bundle-worker.js";
 import { WRANGLER_DEFAULTS } from "./local-gateway.js";
 
 /**
- * The local mesh: the ingress gateway and the control API in one Miniflare (one workerd), as
- * Workers would run them, sharing one `MESH_CONFIG` KV namespace so that what the control API
- * publishes is what the gateway reads. The gateway listens on `ingressPort` (Miniflare's entry
- * socket, which keeps any Host header), the control API on its own socket on `controlPort`.
- * KV and the ConfigStore Durable Object live in memory, or on disk under `persistDir`.
+ * The local mesh: the ingress gateway, the control API and (optionally) the egress gateway in one
+ * Miniflare (one workerd), as Workers would run them, sharing one `MESH_CONFIG` KV namespace so
+ * that what the control API publishes is what both gateways read. The ingress listens on
+ * `ingressPort` (Miniflare's entry socket, which keeps any Host header), the control API and the
+ * egress on sockets of their own (`controlPort`, `egress.port`). KV and the ConfigStore Durable
+ * Object live in memory, or on disk under `persistDir`.
  */
 
 export const CONTROL_DEFAULTS = {
@@ -18,6 +19,13 @@ export const CONTROL_DEFAULTS = {
   durableObjectBinding: "CONFIG_STORE",
   durableObjectClass: "ConfigStore",
   vars: { MESH_MAX_BODY_BYTES: "1048576" },
+} as const;
+
+/** The egress worker as egress/wrangler.toml declares it (its `[vars]`, which egress/app.ts's EGRESS_DEFAULTS repeat). */
+export const EGRESS_LOCAL_DEFAULTS = {
+  name: "mesh-egress",
+  entry: path.join(REPO_ROOT, "egress/index.ts"),
+  vars: { MESH_GATEWAY_LABELS: "istio=egressgateway", MESH_WORKLOAD_NAME: "istio-egressgateway", MESH_CONFIG_TTL_MS: "5000", MESH_DEBUG_HEADERS: "false" },
 } as const;
 
 export const GATEWAY_NAME = "mesh-ingress";
@@ -38,6 +46,15 @@ export interface LocalMeshOptions {
   gatewayBindings?: Record<string, string>;
   /** The control API's secrets and vars: MESH_ADMIN_TOKEN, MESH_READER_TOKEN, MESH_MAX_BODY_BYTES. */
   controlBindings: Record<string, string>;
+  /** Also run the egress gateway (egress/index.ts) on its own socket, over the same KV namespace. */
+  egress?: {
+    /** Already bundled (default: bundle egress/index.ts now). */
+    script?: string;
+    /** Default 0: any free port (the real one is `egressUrl`). */
+    port?: number;
+    /** Plain-text bindings and secrets, over egress/wrangler.toml's vars (e.g. MESH_JWT_SVID_KEY, a credential). */
+    bindings?: Record<string, string>;
+  };
   compatibilityDate?: string;
   log?: Log;
   /** Receives each line the workers write to stdout (access log, config events) instead of the terminal. */
@@ -48,6 +65,8 @@ export interface LocalMesh {
   mf: Miniflare;
   ingressUrl: URL;
   controlUrl: URL;
+  /** Where the egress listens, when it runs. */
+  egressUrl?: URL;
   gatewayBindings: Record<string, string>;
   /** Reads a key of the shared config namespace (what gateways see). */
   readKv(key: string): Promise<string | null>;
@@ -57,9 +76,10 @@ export interface LocalMesh {
 }
 
 export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
-  const [gatewayScript, controlScript] = await Promise.all([
+  const [gatewayScript, controlScript, egressScript] = await Promise.all([
     options.gatewayScript ?? bundleWorker(),
     options.controlScript ?? bundleWorker({ entry: CONTROL_DEFAULTS.entry }),
+    options.egress ? (options.egress.script ?? bundleWorker({ entry: EGRESS_LOCAL_DEFAULTS.entry })) : undefined,
   ]);
   const host = options.host ?? "127.0.0.1";
   const compatibilityDate = options.compatibilityDate ?? WRANGLER_DEFAULTS.compatibilityDate;
@@ -102,13 +122,29 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
         bindings: { ...CONTROL_DEFAULTS.vars, ...options.controlBindings },
         unsafeDirectSockets: [{ host, port: options.controlPort ?? 0 }],
       },
+      ...(egressScript !== undefined
+        ? [
+            {
+              name: EGRESS_LOCAL_DEFAULTS.name,
+              modules: true,
+              scriptPath: egressScript,
+              modulesRoot: path.dirname(egressScript),
+              compatibilityDate,
+              kvNamespaces: { [WRANGLER_DEFAULTS.kvBinding]: KV_NAMESPACE_ID },
+              bindings: { ...EGRESS_LOCAL_DEFAULTS.vars, ...options.egress?.bindings },
+              unsafeDirectSockets: [{ host, port: options.egress?.port ?? 0 }],
+            },
+          ]
+        : []),
     ],
   });
   let ingressUrl: URL;
   let controlUrl: URL;
+  let egressUrl: URL | undefined;
   try {
     ingressUrl = await mf.ready;
     controlUrl = await mf.unsafeGetDirectURL(CONTROL_DEFAULTS.name);
+    if (egressScript !== undefined) egressUrl = await mf.unsafeGetDirectURL(EGRESS_LOCAL_DEFAULTS.name);
   } catch (error) {
     await mf.dispose().catch(() => {});
     throw error;
@@ -119,6 +155,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     mf,
     ingressUrl,
     controlUrl,
+    ...(egressUrl !== undefined ? { egressUrl } : {}),
     gatewayBindings,
     readKv: async (key) => (await kv()).get(key, "text"),
     async listKv(prefix) {

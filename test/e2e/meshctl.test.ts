@@ -38,12 +38,12 @@ beforeAll(async () => {
   demo.forEach((_, index) => (config = config.replaceAll(`http: ${9080 + index} }`, `http: ${upstreams[index]!.port} }`)));
   await writeFile(path.join(work, "bookinfo.yaml"), config);
 
-  const [port, controlPort] = [await freePort(), await freePort()];
+  const [port, controlPort, egressPort] = [await freePort(), await freePort(), await freePort()];
   env = { ...process.env, MESH_HOME: home, NO_COLOR: "1", WRANGLER_SEND_METRICS: "false", MESH_ADMIN_TOKEN: "", MESH_CONTROL_URL: "", MESH_AUTHOR: "newcomer" };
   let output = "";
   const child = spawn("npm", ["start", "--", "--config", path.join(work, "bookinfo.yaml"), "--no-demo", "--persist-to", path.join(work, "store")], {
     cwd: REPO_ROOT,
-    env: { ...env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort) },
+    env: { ...env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort), EGRESS_PORT: String(egressPort) },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -193,7 +193,8 @@ describe("the README tour: npm start, then meshctl", () => {
 
     const vs = await meshctl(["get", "vs", "bookinfo", "-o", "yaml"]);
     expect(vs.stdout).toContain("weight: 80");
-    expect((await meshctl(["get", "se"])).stdout.trim().split("\n")).toHaveLength(6);
+    // Five Bookinfo services and the egress demo's external API (and a header line).
+    expect((await meshctl(["get", "se"])).stdout.trim().split("\n")).toHaveLength(7);
   });
 
   it("exits non-zero with a clear message on every failure", async () => {

@@ -10,8 +10,9 @@ import { freePort, startUpstream, type Upstream, type UpstreamEcho } from "../su
 
 /**
  * `npm start` as a user runs it: a child process with its own config file, no demo services,
- * free INGRESS_PORT and CONTROL_PORT, a temporary store and MESH_HOME (so the developer's own
- * .mesh/ is never touched), driven over real HTTP.
+ * free INGRESS_PORT, CONTROL_PORT and EGRESS_PORT, a temporary store and MESH_HOME (so the
+ * developer's own .mesh/ is never touched), driven over real HTTP. The egress tour with the demo
+ * config is test/e2e/npm-start-egress.test.ts.
  */
 
 const READY = /mesh-ingress listening on (http:\/\/\S+)/;
@@ -37,11 +38,11 @@ interface Started {
 }
 
 /** Runs `npm start -- <args>` in its own process group, so the whole tree (npm, tsx, workerd) can be stopped. */
-function npmStart(args: string[], port: number, controlPort: number, env: Record<string, string> = {}): Started {
+function npmStart(args: string[], port: number, controlPort: number, egressPort: number, env: Record<string, string> = {}): Started {
   let output = "";
   const child = spawn("npm", ["start", "--", ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort), MESH_HOME: path.join(work, "home"), NO_COLOR: "1", WRANGLER_SEND_METRICS: "false", ...env },
+    env: { ...process.env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort), EGRESS_PORT: String(egressPort), MESH_HOME: path.join(work, "home"), NO_COLOR: "1", WRANGLER_SEND_METRICS: "false", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -131,19 +132,28 @@ describe("npm start", () => {
     expect(snapshot.routes.map((route) => route.name)).toEqual(
       expect.arrayContaining(["productpage", "reviews-jason", "reviews", "ratings-abort", "ratings-delay", "flaky"]),
     );
+    // The egress demo: one external host, on the partner stand-in's demo port.
+    expect(snapshot.egress?.services.map((service) => service.host)).toEqual(["api.partner.test"]);
+    expect(Object.values(snapshot.egress!.clusters).flatMap((cluster) => cluster.endpoints.map((endpoint) => `${endpoint.address}:${endpoint.port}`))).toEqual(["127.0.0.1:9087"]);
   });
 
   it("serves a config file through the gateway until it is stopped", async () => {
     const file = path.join(work, "hello.yaml");
     await writeFile(file, configYaml(upstream.port));
-    const [port, controlPort] = [await freePort(), await freePort()];
-    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "store")], port, controlPort);
+    const [port, controlPort, egressPort] = [await freePort(), await freePort(), await freePort()];
+    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "store")], port, controlPort, egressPort);
     try {
       const url = await waitForReady(started);
       expect(url).toBe(`http://127.0.0.1:${port}`);
       const version = /version ([0-9a-f]+)/.exec(started.output())?.[1];
       expect(version).toBeDefined();
       expect(started.output()).toContain(`mesh-control listening on http://127.0.0.1:${controlPort}`);
+      expect(started.output()).toContain(`mesh-egress listening on http://127.0.0.1:${egressPort}`);
+      // The egress follows the same snapshot (this config has no external host: it blocks everything).
+      const egressHealth = await requestOverHttp(new URL(`http://127.0.0.1:${egressPort}`), "/__mesh/healthz");
+      expect(await egressHealth.json()).toMatchObject({ status: "ok", configVersion: version });
+      const blocked = await requestOverHttp(new URL(`http://127.0.0.1:${egressPort}`), "/", { host: "hello.e2e.test" });
+      expect(blocked.status).toBe(502);
 
       // The config went in through the control API: its history starts with the seed.
       const token = /token\s+(mesh_admin_\S+)/.exec(started.output())?.[1];
@@ -189,10 +199,10 @@ describe("npm start", () => {
     } finally {
       await stop(started);
     }
-    // Stopped means stopped: nothing (workerd included) still listens on the gateway's or the control API's port.
+    // Stopped means stopped: nothing (workerd included) still listens on the gateways' or the control API's port.
     let listening = true;
     for (let tries = 0; tries < 50 && listening; tries++) {
-      listening = (await isListening(port)) || (await isListening(controlPort));
+      listening = (await isListening(port)) || (await isListening(controlPort)) || (await isListening(egressPort));
       if (listening) await sleep(100);
     }
     expect(listening).toBe(false);
@@ -208,8 +218,8 @@ describe("npm start", () => {
         .replace("hosts: [hello.e2e.test]", "hosts: [hello.e2e.test]\n  colour: blue")
         .replace("ports: [{ number: 80, name: http, protocol: HTTP }]", "ports: [{ number: 80, name: http, protocol: TCP }]"),
     );
-    const [port, controlPort] = [await freePort(), await freePort()];
-    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "store-broken")], port, controlPort);
+    const [port, controlPort, egressPort] = [await freePort(), await freePort(), await freePort()];
+    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "store-broken")], port, controlPort, egressPort);
     try {
       const code = await Promise.race([started.exited, sleep(45_000).then(() => "timeout" as const)]);
       expect(code, started.output()).not.toBe(0);
@@ -222,6 +232,7 @@ describe("npm start", () => {
       expect(output).not.toMatch(READY);
       expect(await isListening(port)).toBe(false);
       expect(await isListening(controlPort)).toBe(false);
+      expect(await isListening(egressPort)).toBe(false);
     } finally {
       await stop(started);
     }
