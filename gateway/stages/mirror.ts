@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "../context.js";
 import { endpointKey } from "../../policies/resilience/endpoint-key.js";
+import { clusterFetcher } from "../upstream/cluster-fetcher.js";
 import { endpointUrl, shadowAuthority } from "../upstream/endpoint-url.js";
 
 /**
@@ -15,12 +16,13 @@ export function mirror(fetcher: typeof fetch, log: (line: Record<string, unknown
     if (policy && body.kind !== "stream" && c.get("random")() * 100 < policy.percent) {
       const state = c.get("config").clusters.get(policy.cluster);
       const endpoint = state?.balancer.pick(state.healthyEndpoints(Date.now()), { random: c.get("random"), activeRequests: state.activeRequests });
-      if (state && endpoint) {
+      // A mirror target whose client certificate is missing is skipped like an unhealthy one (never fails the request).
+      if (state && endpoint && (state.cluster.tls?.mode !== "MUTUAL" || c.env?.[state.cluster.tls.credentialName!] !== undefined)) {
         const outbound = c.get("outbound");
         const headers = new Headers(outbound.headers);
         headers.set("x-mesh-authority", shadowAuthority(outbound.authority));
         const url = endpointUrl(state.cluster, endpoint, outbound.pathAndQuery);
-        const sent = fetcher(url, { method: outbound.method, headers, body: body.kind === "buffered" ? body.bytes.slice(0) : null, redirect: "manual" })
+        const sent = clusterFetcher(state.cluster, c.env, fetcher)(url, { method: outbound.method, headers, body: body.kind === "buffered" ? body.bytes.slice(0) : null, redirect: "manual" })
           .then((response) => response.body?.cancel())
           .catch((error: Error) => log({ event: "mirror_failed", cluster: policy.cluster, upstream_host: endpointKey(endpoint), reason: error.message }));
         c.executionCtx.waitUntil(sent);

@@ -9,6 +9,7 @@ import { outlierOutcomeFor } from "../../policies/resilience/outlier-detector.js
 import type { ClusterState } from "../upstream/cluster-state.js";
 import { forwardableResponseHeaders } from "../upstream/hop-by-hop.js";
 import { parseCookie } from "../upstream/cookies.js";
+import { clusterFetcher } from "../upstream/cluster-fetcher.js";
 import { endpointUrl } from "../upstream/endpoint-url.js";
 import { sendAttempt, type AttemptResult } from "../upstream/send-attempt.js";
 import { beginAttempt, endAttempt } from "../telemetry/attempts.js";
@@ -33,6 +34,8 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
     const state = c.get("destination").cluster;
     const cluster = state.cluster;
 
+    // Before anything is counted or sent: a MUTUAL cluster without its certificate binding never connects.
+    const fetcher = clusterFetcher(cluster, c.env, options.fetcher);
     const outbound = c.get("outbound");
     // The outbound headers are this request's own copy (request-view made it; mirror copies
     // them again before this runs), so the router sets its headers on them directly.
@@ -73,7 +76,7 @@ export function upstream(options: UpstreamOptions): Handler<GatewayEnv> {
             timeoutMs: useRouteLimit ? remaining : perTry,
             timeoutKind: useRouteLimit ? "route-timeout" : "per-try-timeout",
           },
-          options.fetcher,
+          fetcher,
         ).finally(() => state.endpointFinished(endpoint));
         endAttempt(attempt, result, options.now());
         stream.upstreamServiceTimeMs = options.now() - attemptStart;

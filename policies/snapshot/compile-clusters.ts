@@ -1,9 +1,9 @@
 import type { ConfigIssue, ResourceRef } from "../errors.js";
-import type { LoadBalancerSettings, OutlierDetection, RetryBudget, TrafficPolicy } from "../resources/destination-rule.js";
+import type { ClientTLSSettings, LoadBalancerSettings, OutlierDetection, RetryBudget, TrafficPolicy } from "../resources/destination-rule.js";
 import type { DestinationRuleResource, ServiceEntryResource } from "../resources/resource.js";
 import { resourceRefOf } from "../resources/resource.js";
 import { hostMatchesPattern, hostPatternsIntersect } from "./hosts.js";
-import type { Cluster, Endpoint, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from "./schema.js";
+import type { Cluster, ClusterTls, Endpoint, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from "./schema.js";
 
 /**
  * The service registry side of the compiler: ServiceEntries say which endpoints serve a host,
@@ -75,6 +75,7 @@ export class ClusterRegistry {
       }
       this.checkPolicy(rule, "spec.trafficPolicy", rule.spec.trafficPolicy);
       rule.spec.subsets?.forEach((subset, index) => this.checkPolicy(rule, `spec.subsets[${index}].trafficPolicy`, subset.trafficPolicy));
+      this.checkSni(rule);
     }
   }
 
@@ -112,16 +113,25 @@ export class ClusterRegistry {
     if (existing) return { ok: true, cluster: existing };
 
     const topPolicy = rule?.spec.trafficPolicy;
+    // Istio's precedence: the subset's policy over the top-level one, and within each a
+    // portLevelSettings entry for this port over the policy it sits in.
+    const effective = <Field extends "loadBalancer" | "outlierDetection" | "tls">(field: Field) =>
+      portPolicy(subsetPolicy, port.number)?.[field] ?? subsetPolicy?.[field] ?? portPolicy(topPolicy, port.number)?.[field] ?? topPolicy?.[field];
+    const tlsSettings = effective("tls");
+    const tls = clusterTls(tlsSettings);
     const cluster: Cluster = {
       key,
       host: destination.host,
       ...(destination.subset !== undefined ? { subset: destination.subset } : {}),
       port: port.number,
-      scheme: port.protocol === "HTTPS" ? "https" : "http",
+      // TLS origination (SIMPLE/MUTUAL) speaks https to the endpoint; an HTTPS port does too
+      // unless the rule says DISABLE.
+      scheme: tls || (port.protocol === "HTTPS" && tlsSettings?.mode !== "DISABLE") ? "https" : "http",
+      ...(tls ? { tls } : {}),
       serviceEntry: ns(entry),
       endpoints: endpointsOf(entry, destination.host, port, subsetLabels),
-      loadBalancer: loadBalancerPolicy(subsetPolicy?.loadBalancer ?? topPolicy?.loadBalancer),
-      outlierDetection: outlierPolicy(subsetPolicy?.outlierDetection ?? topPolicy?.outlierDetection),
+      loadBalancer: loadBalancerPolicy(effective("loadBalancer")),
+      outlierDetection: outlierPolicy(effective("outlierDetection")),
       retryBudget: retryBudgetPolicy(subsetPolicy?.retryBudget ?? topPolicy?.retryBudget),
     };
     this.clusters[key] = cluster;
@@ -129,13 +139,58 @@ export class ClusterRegistry {
   }
 
   private checkPolicy(rule: DestinationRuleResource, path: string, policy: TrafficPolicy | undefined): void {
-    if (policy?.loadBalancer?.simple === "PASSTHROUGH") {
-      this.issues.push({
-        code: "ERR_CONFIG_UNSUPPORTED_FIELD",
-        resource: resourceRefOf(rule),
-        path: `${path}.loadBalancer.simple`,
-        message: "PASSTHROUGH is not supported yet: a worker cannot forward to the original destination address",
-      });
+    const levels = [{ path, loadBalancer: policy?.loadBalancer }, ...(policy?.portLevelSettings ?? []).map((setting, index) => ({ path: `${path}.portLevelSettings[${index}]`, loadBalancer: setting.loadBalancer }))];
+    for (const level of levels) {
+      if (level.loadBalancer?.simple === "PASSTHROUGH") {
+        this.issues.push({
+          code: "ERR_CONFIG_UNSUPPORTED_FIELD",
+          resource: resourceRefOf(rule),
+          path: `${level.path}.loadBalancer.simple`,
+          message: "PASSTHROUGH is not supported yet: a worker cannot forward to the original destination address",
+        });
+      }
+    }
+    policy?.portLevelSettings?.forEach((setting, index) => {
+      const entry = mostSpecific(this.entriesByHost, rule.spec.host);
+      if (entry && !entry.spec.ports.some((port) => port.number === setting.port.number)) {
+        this.issues.push({
+          code: "ERR_CONFIG_REFERENCE",
+          resource: resourceRefOf(rule),
+          path: `${path}.portLevelSettings[${index}].port.number`,
+          message: `host '${rule.spec.host}' has no port ${setting.port.number} (ServiceEntry ${ns(entry)} ports: ${entry.spec.ports.map((port) => port.number).join(", ")})`,
+        });
+      }
+    });
+  }
+
+  /**
+   * A worker's fetch sends as SNI the name it connects to, and verifies the server's certificate
+   * against that same name: there is no separate SNI. So `tls.sni` must be that name: every
+   * endpoint address of the host, or the host itself when it has no endpoints (resolution DNS).
+   */
+  private checkSni(rule: DestinationRuleResource): void {
+    const entry = mostSpecific(this.entriesByHost, rule.spec.host);
+    if (!entry) return;
+    const addresses = (entry.spec.endpoints ?? []).length > 0 ? [...new Set(entry.spec.endpoints!.map((endpoint) => endpoint.address))] : [rule.spec.host];
+    const policies: { path: string; policy: TrafficPolicy | undefined }[] = [
+      { path: "spec.trafficPolicy", policy: rule.spec.trafficPolicy },
+      ...(rule.spec.subsets ?? []).map((subset, index) => ({ path: `spec.subsets[${index}].trafficPolicy`, policy: subset.trafficPolicy })),
+    ];
+    for (const { path, policy } of policies) {
+      const levels = [{ path: `${path}.tls`, tls: policy?.tls }, ...(policy?.portLevelSettings ?? []).map((setting, index) => ({ path: `${path}.portLevelSettings[${index}].tls`, tls: setting.tls }))];
+      for (const level of levels) {
+        const sni = level.tls?.sni;
+        if (sni === undefined) continue;
+        const other = addresses.find((address) => address !== sni);
+        if (other !== undefined) {
+          this.issues.push({
+            code: "ERR_CONFIG_UNSUPPORTED_FIELD",
+            resource: resourceRefOf(rule),
+            path: `${level.path}.sni`,
+            message: `sni '${sni}' differs from the address the gateway connects to ('${other}'): a worker's fetch sends the name it connects to as SNI, so sni must equal it (declare the host with resolution DNS, or use the name as the endpoint address)`,
+          });
+        }
+      }
     }
   }
 }
@@ -171,6 +226,20 @@ function endpointsOf(
       labels: endpoint.labels ?? {},
       weight: endpoint.weight ?? 1,
     }));
+}
+
+function portPolicy(policy: TrafficPolicy | undefined, port: number) {
+  return policy?.portLevelSettings?.find((setting) => setting.port.number === port);
+}
+
+/** The cluster's TLS origination, or undefined for plain HTTP (no settings, or DISABLE). */
+function clusterTls(settings: ClientTLSSettings | undefined): ClusterTls | undefined {
+  if (!settings || (settings.mode !== "SIMPLE" && settings.mode !== "MUTUAL")) return undefined;
+  return {
+    mode: settings.mode,
+    ...(settings.sni !== undefined ? { sni: settings.sni } : {}),
+    ...(settings.credentialName !== undefined ? { credentialName: settings.credentialName } : {}),
+  };
 }
 
 function loadBalancerPolicy(settings: LoadBalancerSettings | undefined): LoadBalancerPolicy {

@@ -196,6 +196,16 @@ export type OutlierDetectionPolicy = z.infer<typeof OutlierDetectionPolicy>;
 export const RetryBudgetPolicy = z.object({ percent: z.number(), minRetryConcurrency: z.number() });
 export type RetryBudgetPolicy = z.infer<typeof RetryBudgetPolicy>;
 
+/** TLS origination to a cluster's endpoints (DestinationRule trafficPolicy.tls). */
+export const ClusterTls = z.object({
+  mode: z.enum(["SIMPLE", "MUTUAL"]),
+  /** Equal to the endpoint address (checked at compile time: a worker sends the name it connects to). */
+  sni: z.string().optional(),
+  /** MUTUAL: the `mtls_certificates` binding (a Fetcher) that presents the client certificate. */
+  credentialName: z.string().optional(),
+});
+export type ClusterTls = z.infer<typeof ClusterTls>;
+
 export const Cluster = z.object({
   /** `host|subset|port`, e.g. `reviews.bookinfo.local|v1|9080`. */
   key: z.string(),
@@ -203,6 +213,7 @@ export const Cluster = z.object({
   subset: z.string().optional(),
   port: z.number(),
   scheme: z.enum(["http", "https"]),
+  tls: ClusterTls.optional(),
   serviceEntry: z.string(),
   endpoints: z.array(Endpoint),
   loadBalancer: LoadBalancerPolicy,
