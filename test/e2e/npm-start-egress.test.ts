@@ -195,6 +195,28 @@ describe("npm start: the egress gateway on EGRESS_PORT (the README's egress tour
     expect(received.length).toBe(before);
   });
 
+  it("runs the README's egress commands as written (its port swapped): 200, then 502 NR, then 403 RBAC", async () => {
+    const readme = await readFile(path.join(REPO_ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("### The way out: the egress gateway"));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(script).toBeDefined();
+    expect(script).toContain("http://127.0.0.1:8788");
+    const before = received.length;
+    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile("bash", ["-e", "-c", script!.replaceAll("http://127.0.0.1:8788", egress.origin)], { cwd: REPO_ROOT, env, timeout: 60_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const statuses = [...run.stdout.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
+    expect(statuses, run.stdout).toEqual([200, 502, 403]);
+    expect(run.stdout).toMatch(/x-mesh-response-flags: NR/i);
+    expect(run.stdout).toMatch(/x-mesh-response-flags: RBAC/i);
+    expect(run.stdout).toContain('"service":"partner-api"');
+    expect(run.stdout).not.toContain(partnerKey);
+    expect(received.length).toBe(before + 1);
+  });
+
   it("takes an X.509-SVID as XFCC only from the trusted front (MESH_PROXY_SECRET), as the ingress does", async () => {
     const outDir = path.join(work, "svid");
     const issued = await meshctl(["cert", "issue", "--spiffe-id", PRODUCTPAGE, "--out-dir", outDir]);
