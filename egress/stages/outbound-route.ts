@@ -2,7 +2,10 @@ import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "../../gateway/context.js";
 import { GatewayError } from "../../gateway/errors.js";
 import { route as gatewayRoute } from "../../gateway/stages/route.js";
+import type { Context } from "hono";
 import { resolveVirtualHost } from "../../policies/routing/match-route.js";
+import type { RequestView } from "../../policies/routing/request-view.js";
+import { normaliseRequestHost } from "../../policies/snapshot/hosts.js";
 import type { Snapshot } from "../../policies/snapshot/schema.js";
 import { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, EgressRegistry, PASSTHROUGH_GATEWAY } from "../registry.js";
 
@@ -15,8 +18,9 @@ import { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, EgressRegistry, PASSTHROUGH_GATEWAY
  * `BlackHoleCluster`, refused by blockUnregistered once the caller is known; under ALLOW_ANY it
  * goes to the host itself (`PassthroughCluster`).
  *
- * It also swaps in the config whose cluster states include the external clusters, so the
- * shared destination and upstream stages find them.
+ * The host is the request URL's when an absolute-form request (HTTP proxy) names another than
+ * Host (see targetOfRequestUrl). It also swaps in the config whose cluster states include the
+ * external clusters, so the shared destination and upstream stages find them.
  */
 export function outboundRoute(): MiddlewareHandler<GatewayEnv> {
   const routed = gatewayRoute();
@@ -32,7 +36,7 @@ export function outboundRoute(): MiddlewareHandler<GatewayEnv> {
       last = registry;
     }
     c.set("config", { table: config.table, clusters: registry.clusters });
-    const request = c.get("request");
+    const request = targetOfRequestUrl(c);
     if (resolveVirtualHost(config.table, request.host).kind === "found") return routed(c, next);
 
     const target = registry.resolve(request.host, request.port);
@@ -42,6 +46,29 @@ export function outboundRoute(): MiddlewareHandler<GatewayEnv> {
     if (target.kind === "blocked") stream.cluster = BLACKHOLE_CLUSTER;
     return next();
   };
+}
+
+/**
+ * The destination is the request URL's authority when it is not the Host header's. Over
+ * workerd's usual socket (and on Cloudflare) the URL is built from Host, so they agree; they
+ * differ for an absolute-form request on the HTTP-proxy socket (`GET http://api.example.test/x`,
+ * `curl -x`), where RFC 9112 §3.2.2 says the target's authority wins and Host is ignored, and
+ * for a service-binding caller that fetched one URL with another Host header (the URL is what
+ * it fetched). Routing, authorization, the upstream's Host and the audit all see the one host.
+ */
+function targetOfRequestUrl(c: Context<GatewayEnv>): RequestView {
+  const view = c.get("request");
+  const url = new URL(c.req.url);
+  const host = normaliseRequestHost(url.host);
+  const port = url.port !== "" ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+  if (host === view.host && port === view.port) return view;
+  const authority = url.host.toLowerCase();
+  const target: RequestView = { ...view, host, authority, port };
+  c.set("request", target);
+  const outbound = c.get("outbound");
+  outbound.authority = authority;
+  outbound.headers.set("x-forwarded-host", authority);
+  return target;
 }
 
 /**

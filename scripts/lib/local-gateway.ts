@@ -59,6 +59,14 @@ export interface LocalGatewayOptions {
    * HTTP still goes to the gateway; reach the others with `mf.getWorker(name)`.
    */
   workers?: WorkerOptions[];
+  /**
+   * Also listen on this port (0: any free one) as an HTTP proxy: workerd's proxy-style socket,
+   * whose requests carry an absolute URL (`GET http://api.example.test/x HTTP/1.1`, what
+   * `curl -x` and HTTP_PROXY clients send), which the usual socket answers with a 500 before any
+   * worker runs. Only absolute-form requests work there (origin-form ones reach the worker with
+   * a relative URL), and CONNECT is refused (workerd: "Incoming CONNECT on a worker not supported").
+   */
+  proxyPort?: number;
 }
 
 export interface LocalGateway {
@@ -66,6 +74,8 @@ export interface LocalGateway {
   /** Where the gateway listens, e.g. `http://127.0.0.1:8787/`. */
   url: URL;
   scriptPath: string;
+  /** The HTTP-proxy socket, when `proxyPort` was given. */
+  proxyUrl?: URL;
   /** The plain-text bindings the worker was started with. */
   bindings: Record<string, string>;
   seed(snapshot: Snapshot): Promise<void>;
@@ -91,6 +101,7 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
     bindings,
     ...(options.outboundService !== undefined ? { outboundService: options.outboundService } : {}),
     ...(options.serviceBindings !== undefined ? { serviceBindings: options.serviceBindings } : {}),
+    ...(options.proxyPort !== undefined ? { unsafeDirectSockets: [{ host: options.host ?? "127.0.0.1", port: options.proxyPort, proxy: true }] } : {}),
   };
   const mf = new Miniflare({
     // With other workers, the gateway is the first one, so HTTP goes to it.
@@ -110,8 +121,10 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
       : {}),
   });
   let url: URL;
+  let proxyUrl: URL | undefined;
   try {
     url = await mf.ready;
+    if (options.proxyPort !== undefined) proxyUrl = await mf.unsafeGetDirectURL(options.workers?.length ? (options.name ?? "gateway") : undefined);
   } catch (error) {
     await mf.dispose().catch(() => {});
     throw error;
@@ -120,6 +133,7 @@ export async function startLocalGateway(options: LocalGatewayOptions = {}): Prom
   return {
     mf,
     url,
+    ...(proxyUrl ? { proxyUrl } : {}),
     scriptPath,
     bindings,
     seed: (snapshot) => seedSnapshot(mf, snapshot),

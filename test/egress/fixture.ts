@@ -15,6 +15,8 @@ import { compileConfig, requestOverHttp, type ConfigInput, type GatewayRequestIn
 
 export interface TestEgress {
   url: URL;
+  /** The HTTP-proxy socket (workerd's proxy style), when started with `proxy: true`. */
+  proxyUrl?: URL;
   fetch(target: string, init?: GatewayRequestInit): Promise<Response>;
   logs: Record<string, unknown>[];
   /** Lines with `event: "egress_audit"`. */
@@ -43,6 +45,8 @@ export interface TestEgressOptions {
   serviceBindings?: LocalGatewayOptions["serviceBindings"];
   /** Workers beside the egress (which is named `egress`, for their service bindings to point at). */
   workers?: LocalGatewayOptions["workers"];
+  /** Also listen as an HTTP proxy (absolute-form requests, `curl -x`): see `proxyUrl`. */
+  proxy?: boolean;
 }
 
 /** The egress worker's name in workerd, for `workers`' service bindings: `{ EGRESS: { name: EGRESS_WORKER, props } }`. */
@@ -57,6 +61,7 @@ export async function startTestEgress(resources: ConfigInput, options: TestEgres
     labels: "istio=egressgateway",
     name: EGRESS_WORKER,
     ...(options.workers !== undefined ? { workers: options.workers } : {}),
+    ...(options.proxy ? { proxyPort: 0 } : {}),
     ...(options.bindings ? { bindings: options.bindings } : {}),
     ...(options.outboundService !== undefined ? { outboundService: options.outboundService } : {}),
     ...(options.serviceBindings !== undefined ? { serviceBindings: options.serviceBindings } : {}),
@@ -78,6 +83,7 @@ export async function startTestEgress(resources: ConfigInput, options: TestEgres
   }
   return {
     url: local.url,
+    ...(local.proxyUrl ? { proxyUrl: local.proxyUrl } : {}),
     fetch: (target, init) => requestOverHttp(local.url, target, init, agent),
     logs,
     audit: () => logs.filter((line) => line.event === "egress_audit"),
