@@ -1,12 +1,14 @@
+import { z } from "zod";
 import { hostMatchesPattern } from "../policies/snapshot/hosts.js";
-import type { Cluster, CompiledGateway, CompiledRoute, ExternalService, Snapshot } from "../policies/snapshot/schema.js";
+import { RetryPolicy, type Cluster, type CompiledGateway, type CompiledRoute, type ExternalService, type Snapshot } from "../policies/snapshot/schema.js";
 import { ClusterState, ClusterStates } from "../gateway/upstream/cluster-state.js";
 
 /**
  * What the egress gateway may reach, prepared once per snapshot: the `MESH_EXTERNAL` hosts
  * (exact in a map, `*.` wildcards longest first), the outbound traffic policy, and the cluster
  * states of the routed and the external clusters together (so the shared destination and
- * upstream stages find either). The request path only looks things up.
+ * upstream stages find either), and the retry policy of passthrough routes (MeshConfig
+ * `defaultHttpRetryPolicy`; none without it). The request path only looks things up.
  */
 
 export type OutboundTrafficPolicy = "REGISTRY_ONLY" | "ALLOW_ANY";
@@ -40,6 +42,8 @@ export class EgressRegistry {
   private readonly wildcard: ExternalService[];
   private readonly derived = new Map<string, OutboundTarget>();
   private readonly rootNamespace: string;
+  /** What passthrough routes (which no VirtualService configures) retry with. */
+  readonly retries: RetryPolicy | null;
   /** Istio's `block_all` route: answered 502 once the caller is authenticated (so the audit names who tried). */
   private readonly blackhole: CompiledRoute;
 
@@ -47,6 +51,7 @@ export class EgressRegistry {
     // The egress default is REGISTRY_ONLY; a MeshConfig's outboundTrafficPolicy overrides it.
     this.policy = snapshot.mesh?.outboundTrafficPolicy ?? "REGISTRY_ONLY";
     this.rootNamespace = snapshot.security?.rootNamespace ?? "istio-system";
+    this.retries = defaultRetriesOf(snapshot);
     this.blackhole = { name: BLOCK_ALL_ROUTE, virtualService: `${this.rootNamespace}/${BLACKHOLE_CLUSTER}`, matches: [], action: { type: "direct", status: 502 }, retries: null };
     const services = snapshot.egress?.services ?? [];
     for (const service of services) if (!service.host.includes("*")) this.exact.set(service.host, service);
@@ -61,7 +66,7 @@ export class EgressRegistry {
       if (this.policy === "REGISTRY_ONLY") return { kind: "blocked", policy: this.policy, route: this.blackhole };
       return this.derive(`${PASSTHROUGH_CLUSTER}|${host}|${port}`, () => ({
         kind: "passthrough",
-        route: passthroughRoute(`${PASSTHROUGH_CLUSTER}`, this.addCluster(externalCluster(`${PASSTHROUGH_CLUSTER}|${host}|${port}`, host, port, "http", `${this.rootNamespace}/${PASSTHROUGH_CLUSTER}`))),
+        route: passthroughRoute(`${PASSTHROUGH_CLUSTER}`, this.addCluster(externalCluster(`${PASSTHROUGH_CLUSTER}|${host}|${port}`, host, port, "http", `${this.rootNamespace}/${PASSTHROUGH_CLUSTER}`)), this.retries),
       }));
     }
     const servicePort = pickPort(service, port);
@@ -73,10 +78,10 @@ export class EgressRegistry {
         kind: "registered",
         service,
         port: servicePort,
-        route: passthroughRoute(`${service.serviceEntry}:${service.host}`, this.addCluster({ ...cluster, key, host, endpoints: cluster.endpoints.map((endpoint) => ({ ...endpoint, address: endpoint.address.includes("*") ? host : endpoint.address })) })),
+        route: passthroughRoute(`${service.serviceEntry}:${service.host}`, this.addCluster({ ...cluster, key, host, endpoints: cluster.endpoints.map((endpoint) => ({ ...endpoint, address: endpoint.address.includes("*") ? host : endpoint.address })) }), this.retries),
       }));
     }
-    return { kind: "registered", service, port: servicePort, route: passthroughRoute(`${service.serviceEntry}:${service.host}`, cluster.key) };
+    return { kind: "registered", service, port: servicePort, route: passthroughRoute(`${service.serviceEntry}:${service.host}`, cluster.key, this.retries) };
   }
 
   private derive(key: string, make: () => OutboundTarget): OutboundTarget {
@@ -99,7 +104,6 @@ export class EgressRegistry {
   }
 }
 
-/** The port a call is for: the one the caller named, else the only one, else the first plain-HTTP one, else the first. */
 /** The snapshot's cluster states plus the ones derived per host at run time. */
 export class EgressClusterStates extends ClusterStates {
   private readonly extra = new Map<string, ClusterState>();
@@ -117,6 +121,7 @@ export class EgressClusterStates extends ClusterStates {
   }
 }
 
+/** The port a call is for: the one the caller named, else the only one, else the first plain-HTTP one, else the first. */
 function pickPort(service: ExternalService, port: number): ExternalService["ports"][number] {
   return (
     service.ports.find((candidate) => candidate.number === port) ??
@@ -125,14 +130,27 @@ function pickPort(service: ExternalService, port: number): ExternalService["port
   );
 }
 
-function passthroughRoute(name: string, cluster: string): CompiledRoute {
+function passthroughRoute(name: string, cluster: string, retries: RetryPolicy | null): CompiledRoute {
   return {
     name,
     virtualService: "-",
     matches: [],
     action: { type: "forward", destinations: [{ cluster, weight: 100 }], totalWeight: 100 },
-    retries: null,
+    retries,
   };
+}
+
+/**
+ * MeshConfig `defaultHttpRetryPolicy`, compiled as for VirtualService routes, as the snapshot
+ * carries it (`mesh.defaultHttpRetryPolicy`; null: `attempts: 0`). Without one a passthrough
+ * call is tried once. Read through a schema of its own, so that a snapshot from a compiler that
+ * does not write the field simply has no default.
+ */
+const MeshRetryDefault = z.object({ defaultHttpRetryPolicy: RetryPolicy.nullable().optional() });
+
+function defaultRetriesOf(snapshot: Snapshot): RetryPolicy | null {
+  const parsed = MeshRetryDefault.safeParse(snapshot.mesh ?? {});
+  return parsed.success ? (parsed.data.defaultHttpRetryPolicy ?? null) : null;
 }
 
 function externalCluster(key: string, host: string, port: number, scheme: "http" | "https", serviceEntry: string): Cluster {
