@@ -18,13 +18,16 @@ const REPORTS = "spiffe://acme.test/ns/payments/sa/reports";
 
 /**
  * A mesh service making an outbound call through its EGRESS binding, `env.EGRESS.fetch("http://api.stripe.test/...")`,
- * to the URL the test names in `x-call-url` (Miniflare's dispatch rewrites the URL a test sends to a worker).
+ * to the URL the test names in `x-call-url` (Miniflare's dispatch rewrites the URL a test sends to a worker),
+ * with the Host header named in `x-call-host`, if any.
  */
 const CALLER_SCRIPT = `export default {
   fetch(request, env) {
     const headers = new Headers(request.headers);
     headers.delete("x-call-url");
+    headers.delete("x-call-host");
     headers.delete("host");
+    if (request.headers.has("x-call-host")) headers.set("host", request.headers.get("x-call-host"));
     return env.EGRESS.fetch(request.headers.get("x-call-url"), { method: request.method, headers, body: request.body });
   },
 };`;
@@ -172,6 +175,14 @@ spec:
       await strict.close();
     }
   });
+});
+
+it("sends a binding call to the URL it fetched, whatever Host header came with it", async () => {
+  const before = stripe.requests.length;
+  const response = await callThrough("payments-reports", "http://open.test/url-wins", { headers: { "x-call-host": "api.stripe.test" } });
+  expect(response.status).toBe(200);
+  expect(open.requests.at(-1)?.path).toBe("/url-wins");
+  expect(stripe.requests.length).toBe(before);
 });
 
 describe("HTTP callers cannot claim an identity", () => {
