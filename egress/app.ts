@@ -1,6 +1,8 @@
 import { createChainApp, type GatewayDependencies } from "../gateway/app.js";
 import { parseGatewaySettings } from "../gateway/env.js";
+import { OutboundJwtSvidMinter } from "./outbound-identity.js";
 import { auditLog } from "./stages/audit-log.js";
+import { outboundCredentials } from "./stages/outbound-credentials.js";
 import { blockUnregistered, outboundRoute } from "./stages/outbound-route.js";
 
 /**
@@ -8,8 +10,8 @@ import { blockUnregistered, outboundRoute } from "./stages/outbound-route.js";
  * egress stages: `outboundRoute` in place of the ingress route lookup (external hosts from
  * ServiceEntries, REGISTRY_ONLY), and `auditLog`, one line per outbound call. Peer and request
  * authentication and AuthorizationPolicy are the ingress stages unchanged; policies select this
- * gateway by its labels (MESH_GATEWAY_LABELS, `istio=egressgateway`). CORS is left out: callers
- * are workloads, not browsers.
+ * gateway by its labels (MESH_GATEWAY_LABELS, `istio=egressgateway`). `outboundCredentials` adds
+ * EgressCredentials' secrets and JWT-SVIDs last. CORS is left out: callers are workloads, not browsers.
  */
 
 /** What the egress worker's settings default to when `env` does not say (wrangler.toml says the same). */
@@ -29,6 +31,8 @@ export function createEgressApp(dependencies: GatewayDependencies) {
     outermost: auditLog,
     // A blocked host is refused after the caller is known (for the audit), before anything connects.
     beforeAuthorization: [blockUnregistered()],
+    // Secrets and minted JWT-SVIDs (EgressCredential), added last so nothing before sees them.
+    beforeUpstream: [outboundCredentials(new OutboundJwtSvidMinter(dependencies.settings.MESH_JWT_SVID_KEY), dependencies.now ?? Date.now)],
     cors: false,
     serviceAccount: EGRESS_SERVICE_ACCOUNT,
   });

@@ -56,6 +56,8 @@ export interface ChainProfile {
   outermost?: (log: (line: Record<string, unknown>) => void, now: () => number) => MiddlewareHandler<GatewayEnv>;
   /** After authentication, before authorization (the egress's refusal of unregistered hosts). */
   beforeAuthorization?: MiddlewareHandler<GatewayEnv>[];
+  /** Last before the router, after the mirror (the egress's credentials: never on a mirrored copy). */
+  beforeUpstream?: MiddlewareHandler<GatewayEnv>[];
   /** CORS is for browsers: the ingress answers preflights, the egress's callers are workloads. */
   cors: boolean;
   serviceAccount?: string;
@@ -107,6 +109,7 @@ export function createChainApp(dependencies: GatewayDependencies, profile: Chain
   app.use(headerMutation());
   app.use(identityHeaders());
   app.use(mirror(fetcher, log));
+  for (const stage of profile.beforeUpstream ?? []) app.use(stage);
   app.all("*", upstream({ fetcher, sleep, now }));
   return app;
 }

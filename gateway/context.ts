@@ -25,8 +25,10 @@ export interface StreamInfo {
   peerPrincipal?: string;
   /** The verified end-user principal (`iss/sub` of a request JWT). */
   requestPrincipal?: string;
-  /** How the peer was authenticated: `mtls` (platform), `xfcc` (trusted front proxy), `jwt-svid`, or none. */
-  peerAuthentication?: "mtls" | "xfcc" | "jwt-svid";
+  /** How the peer was authenticated: `mtls` (platform), `xfcc` (trusted front proxy), `jwt-svid`, `service-binding` (ctx.props), or none. */
+  peerAuthentication?: "mtls" | "xfcc" | "jwt-svid" | "service-binding";
+  /** The EgressCredential (`namespace/name`) whose credentials the egress added to the call. */
+  egressCredential?: string;
   /** The authorization decision and the policy that made it (`namespace/name`), for logs and metrics only. */
   authzDecision?: "allow" | "deny" | "audit";
   authzPolicy?: string;

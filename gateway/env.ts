@@ -132,6 +132,16 @@ const SecuritySettings = {
   MESH_TRUSTED_PROXY_CERT_SHA256: Fingerprints,
   /** The gateway's own SPIFFE ID (XFCC `By`, JWT-SVID audience); default `spiffe://<trustDomain>/ns/<rootNamespace>/sa/istio-ingressgateway-service-account`. */
   MESH_GATEWAY_SPIFFE_ID: z.preprocess((value) => (value === "" ? undefined : value), z.string().refine(isSpiffeId, "MESH_GATEWAY_SPIFFE_ID must be a SPIFFE ID").optional()),
+  /**
+   * The mesh CA's JWT-SVID signing key (PKCS#8 PEM, EC P-256; the control worker's secret of the
+   * same name). Only the egress uses it: to mint JWT-SVIDs for callers (EgressCredential
+   * workloadIdentity). Unset: such calls are answered 503.
+   */
+  MESH_JWT_SVID_KEY: z
+    .string()
+    .optional()
+    .transform((text) => (text === undefined || text.trim() === "" ? undefined : text.replace(/\\n/g, "\n")))
+    .refine((text) => text === undefined || text.includes("-----BEGIN PRIVATE KEY-----"), { message: "MESH_JWT_SVID_KEY must be PEM text with a PRIVATE KEY block (PKCS#8)" }),
   /** Clock skew tolerated on certificates and tokens, at most 5 minutes. */
   MESH_CLOCK_SKEW_MS: z.preprocess(
     (value) => (value === "" ? undefined : value),

@@ -1,4 +1,5 @@
-import { calculateJwkThumbprint, exportJWK, importJWK, type JWK } from "jose";
+import { importJWK, type JWK } from "jose";
+import { jwtSvidKeyId } from "../../policies/identity/jwt-svid-key.js";
 import { derToPem, pemCertificatesToDer } from "../../policies/identity/encoding.js";
 import { createRootAuthority, generateSigningKeyPair, jwtSvidAuthority, spiffeBundleDocument, type Authority } from "../../policies/identity/issue.js";
 import { parseSpiffeId } from "../../policies/identity/spiffe-id.js";
@@ -79,8 +80,7 @@ export async function loadMeshCa(secrets: CaSecrets): Promise<MeshCa> {
   if (!(await crypto.subtle.verify({ name: "ECDSA", hash }, publicKey, signature, probe))) throw new CaConfigError("MESH_CA_KEY is not the private key of the certificate in MESH_CA_CERT");
 
   const jwtPrivate = await importPkcs8("MESH_JWT_SVID_KEY", secrets.jwtKeyPem, { name: "ECDSA", namedCurve: "P-256" }, true);
-  const { d: _d, ...publicMembers } = await exportJWK(jwtPrivate);
-  const kid = await calculateJwkThumbprint(publicMembers as JWK);
+  const { kid, publicJwk: publicMembers } = await jwtSvidKeyId(jwtPrivate);
   const jwtPublic = (await importJWK({ ...publicMembers, alg: "ES256" }, "ES256")) as CryptoKey;
   const publicJwk = { ...(await jwtSvidAuthority(jwtPublic, kid)), alg: "ES256" };
 

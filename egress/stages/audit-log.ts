@@ -42,6 +42,8 @@ export function auditLog(write: (line: Record<string, unknown>) => void, now: ()
         decision,
         reason,
         policy: stream.authzPolicy ?? null,
+        // Which EgressCredential was added (its name only, never a value).
+        credential: stream.egressCredential ?? null,
         route: stream.routeName ?? null,
         upstream_cluster: stream.cluster ?? null,
         upstream_host: stream.upstreamHost ?? null,

@@ -3,7 +3,7 @@ import { effectivePeerMode, serverTlsFor } from "../../policies/authz/scope.js";
 import { IdentityError } from "../../policies/identity/errors.js";
 import { sha256Hex } from "../../policies/identity/encoding.js";
 import { verifyX509Svid, type VerifiedX509Svid } from "../../policies/identity/x509-svid.js";
-import type { GatewayEnv, StreamInfo } from "../context.js";
+import type { GatewayEnv } from "../context.js";
 import { GatewayError } from "../errors.js";
 import { SERVICE_BINDING, serviceBindingCaller } from "../security/service-binding.js";
 import type { SecurityState } from "../security/state.js";
@@ -69,8 +69,7 @@ export function peerAuthentication(state: SecurityState, now: () => number): Mid
       }
       identity.peer = { spiffeId, via: SERVICE_BINDING };
       stream.peerPrincipal = spiffeId.uri;
-      // StreamInfo.peerAuthentication (gateway/context.ts) does not list "service-binding" yet.
-      stream.peerAuthentication = SERVICE_BINDING as unknown as StreamInfo["peerAuthentication"];
+      stream.peerAuthentication = SERVICE_BINDING;
     }
     if (required && !identity.peer) {
       const why = tls?.mode === "MUTUAL" ? `Gateway ${routeMatch.gateway.name} requires a client certificate (tls.mode MUTUAL)` : `PeerAuthentication for namespace '${identity.namespace}' is STRICT`;

@@ -4,6 +4,7 @@ import { formatFieldPath } from "../errors.js";
 import { istioObject, Metadata, UNSUPPORTED_FIELD_PREFIX } from "./common.js";
 import { AuthorizationPolicySpec } from "./authorization-policy.js";
 import { DestinationRuleSpec } from "./destination-rule.js";
+import { EgressCredentialSpec } from "./egress-credential.js";
 import { GatewaySpec } from "./gateway.js";
 import { MeshConfigSpec } from "./mesh-config.js";
 import { PeerAuthenticationSpec } from "./peer-authentication.js";
@@ -47,6 +48,7 @@ export const AuthorizationPolicyResource = versioned(SECURITY_API_VERSIONS, "Aut
 export const RequestAuthenticationResource = versioned(SECURITY_API_VERSIONS, "RequestAuthentication", RequestAuthenticationSpec);
 export const PeerAuthenticationResource = versioned(SECURITY_API_VERSIONS, "PeerAuthentication", PeerAuthenticationSpec);
 export const MeshConfigResource = versioned(MESH_API_VERSIONS, "MeshConfig", MeshConfigSpec);
+export const EgressCredentialResource = versioned(MESH_API_VERSIONS, "EgressCredential", EgressCredentialSpec);
 
 export type GatewayResource = z.infer<typeof GatewayResource>;
 export type VirtualServiceResource = z.infer<typeof VirtualServiceResource>;
@@ -56,6 +58,7 @@ export type AuthorizationPolicyResource = z.infer<typeof AuthorizationPolicyReso
 export type RequestAuthenticationResource = z.infer<typeof RequestAuthenticationResource>;
 export type PeerAuthenticationResource = z.infer<typeof PeerAuthenticationResource>;
 export type MeshConfigResource = z.infer<typeof MeshConfigResource>;
+export type EgressCredentialResource = z.infer<typeof EgressCredentialResource>;
 export type MeshResource =
   | GatewayResource
   | VirtualServiceResource
@@ -64,7 +67,8 @@ export type MeshResource =
   | AuthorizationPolicyResource
   | RequestAuthenticationResource
   | PeerAuthenticationResource
-  | MeshConfigResource;
+  | MeshConfigResource
+  | EgressCredentialResource;
 export type MeshResourceKind = MeshResource["kind"];
 
 const SCHEMAS: Record<MeshResourceKind, z.ZodType<MeshResource>> = {
@@ -76,6 +80,7 @@ const SCHEMAS: Record<MeshResourceKind, z.ZodType<MeshResource>> = {
   RequestAuthentication: RequestAuthenticationResource,
   PeerAuthentication: PeerAuthenticationResource,
   MeshConfig: MeshConfigResource,
+  EgressCredential: EgressCredentialResource,
 };
 
 export const RESOURCE_KINDS = Object.keys(SCHEMAS) as MeshResourceKind[];

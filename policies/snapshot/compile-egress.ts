@@ -1,6 +1,10 @@
-import type { DestinationRuleResource, ServiceEntryResource } from "../resources/resource.js";
+import type { ConfigIssue } from "../errors.js";
+import { OUTBOUND_JWT_TTL } from "../resources/egress-credential.js";
+import type { DestinationRuleResource, EgressCredentialResource, ServiceEntryResource } from "../resources/resource.js";
+import { resourceRefOf } from "../resources/resource.js";
 import { ClusterRegistry } from "./compile-clusters.js";
-import type { Cluster, EgressTable, ExternalService } from "./schema.js";
+import { hostPatternsIntersect } from "./hosts.js";
+import type { Cluster, CompiledEgressCredential, EgressTable, ExternalService } from "./schema.js";
 
 /**
  * The egress gateway's registry: every host a `MESH_EXTERNAL` ServiceEntry declares (exact or
@@ -13,6 +17,7 @@ import type { Cluster, EgressTable, ExternalService } from "./schema.js";
 export function compileEgressTable(
   serviceEntries: readonly ServiceEntryResource[],
   destinationRules: readonly DestinationRuleResource[],
+  credentials: readonly CompiledEgressCredential[] = [],
 ): EgressTable | undefined {
   const registry = new ClusterRegistry(serviceEntries, destinationRules);
   const services: ExternalService[] = [];
@@ -34,5 +39,58 @@ export function compileEgressTable(
   }
   if (services.length === 0) return undefined;
   services.sort((a, b) => a.host.localeCompare(b.host));
-  return { services, clusters: Object.fromEntries(Object.entries(clusters).sort(([a], [b]) => a.localeCompare(b))) };
+  return {
+    services,
+    clusters: Object.fromEntries(Object.entries(clusters).sort(([a], [b]) => a.localeCompare(b))),
+    ...(credentials.length > 0 ? { credentials: [...credentials] } : {}),
+  };
+}
+
+/**
+ * EgressCredentials, checked against the registry: every host must be one a MESH_EXTERNAL
+ * ServiceEntry declares (a credential never goes inside the mesh), and a host gets its
+ * credentials from one resource only, so which secret a call carries is never ambiguous.
+ */
+export function compileEgressCredentials(
+  resources: readonly EgressCredentialResource[],
+  serviceEntries: readonly ServiceEntryResource[],
+  issues: ConfigIssue[],
+): CompiledEgressCredential[] {
+  const externalHosts = serviceEntries.filter((entry) => entry.spec.location === "MESH_EXTERNAL").flatMap((entry) => entry.spec.hosts);
+  const owners = new Map<string, string>();
+  const compiled: CompiledEgressCredential[] = [];
+  for (const resource of resources) {
+    const name = `${resource.metadata.namespace}/${resource.metadata.name}`;
+    const ref = resourceRefOf(resource);
+    let ok = true;
+    resource.spec.hosts.forEach((host, index) => {
+      if (!externalHosts.some((declared) => hostPatternsIntersect(declared, host))) {
+        issues.push({ code: "ERR_CONFIG_REFERENCE", resource: ref, path: `spec.hosts[${index}]`, message: `no MESH_EXTERNAL ServiceEntry declares host '${host}' (credentials are only sent out of the mesh)` });
+        ok = false;
+      }
+      const owner = owners.get(host);
+      if (owner !== undefined) {
+        issues.push({ code: "ERR_CONFIG_CONFLICT", resource: ref, path: `spec.hosts[${index}]`, message: `host '${host}' already gets its credentials from EgressCredential ${owner}` });
+        ok = false;
+      } else owners.set(host, name);
+    });
+    if (!ok) continue;
+    const { inject, workloadIdentity } = resource.spec;
+    compiled.push({
+      name,
+      hosts: resource.spec.hosts,
+      ...(inject ? { inject: { header: inject.header, secretName: inject.secretName, prefix: inject.prefix ?? "" } } : {}),
+      ...(workloadIdentity
+        ? {
+            workloadIdentity: {
+              header: workloadIdentity.header,
+              prefix: workloadIdentity.prefix ?? "",
+              ...(workloadIdentity.audience !== undefined ? { audience: workloadIdentity.audience } : {}),
+              ttlMs: workloadIdentity.ttl ?? OUTBOUND_JWT_TTL.defaultMs,
+            },
+          }
+        : {}),
+    });
+  }
+  return compiled;
 }

@@ -91,7 +91,12 @@ export function compileSecurity(input: SecurityInput, issues: ConfigIssue[], war
           statusCodes: spec.defaultHttpRetryPolicy.retryOn ? spec.defaultHttpRetryPolicy.retryOn.statusCodes : [503],
         }
     : undefined;
-  const mesh = spec?.outboundTrafficPolicy ? { outboundTrafficPolicy: spec.outboundTrafficPolicy.mode } : undefined;
+  // The egress's passthrough routes have no VirtualService to carry a retry policy: the mesh default travels here.
+  const meshSettings: MeshSettings = {
+    ...(spec?.outboundTrafficPolicy ? { outboundTrafficPolicy: spec.outboundTrafficPolicy.mode } : {}),
+    ...(defaultRetries !== undefined ? { defaultHttpRetryPolicy: defaultRetries } : {}),
+  };
+  const mesh = Object.keys(meshSettings).length > 0 ? meshSettings : undefined;
   if (!anySecurity) return { security: undefined, mesh, defaultRetries };
 
   const scopeOf = (resource: { kind: string; metadata: { namespace: string; name: string } }, selector: WorkloadSelector | undefined) => {

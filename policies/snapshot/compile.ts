@@ -2,6 +2,7 @@ import type { ConfigIssue } from "../errors.js";
 import type {
   AuthorizationPolicyResource,
   DestinationRuleResource,
+  EgressCredentialResource,
   GatewayResource,
   MeshConfigResource,
   MeshResource,
@@ -13,7 +14,7 @@ import type {
 import { resourceRefOf } from "../resources/resource.js";
 import { ClusterRegistry } from "./compile-clusters.js";
 import { compileRoute } from "./compile-routes.js";
-import { compileEgressTable } from "./compile-egress.js";
+import { compileEgressCredentials, compileEgressTable } from "./compile-egress.js";
 import { compileSecurity } from "./compile-security.js";
 import { contentVersion } from "./hash.js";
 import { hostPatternsIntersect } from "./hosts.js";
@@ -157,13 +158,14 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
     }
   }
 
+  const credentials = compileEgressCredentials(ofKind("EgressCredential") as EgressCredentialResource[], serviceEntries, issues);
   if (issues.length > 0) return { ok: false, issues };
 
   for (const gateway of compiledGateways) {
     gateway.virtualHosts.wildcard.sort((a, b) => b[0].length - a[0].length || a[0].localeCompare(b[0]));
     if (gateway.virtualHosts.any === undefined) delete gateway.virtualHosts.any;
   }
-  const egress = compileEgressTable(serviceEntries, destinationRules);
+  const egress = compileEgressTable(serviceEntries, destinationRules, credentials);
   const body = {
     resources: sorted.map(resourceRefOf),
     gateways: compiledGateways,

@@ -360,7 +360,11 @@ export const SecurityConfig = z.object({
 export type SecurityConfig = z.infer<typeof SecurityConfig>;
 
 /** Mesh-wide settings other than security, from MeshConfig. */
-export const MeshSettings = z.object({ outboundTrafficPolicy: z.enum(["ALLOW_ANY", "REGISTRY_ONLY"]) });
+export const MeshSettings = z.object({
+  outboundTrafficPolicy: z.enum(["ALLOW_ANY", "REGISTRY_ONLY"]).optional(),
+  /** MeshConfig.defaultHttpRetryPolicy, compiled (null: no retries); absent: Istio's default. */
+  defaultHttpRetryPolicy: RetryPolicy.nullable().optional(),
+});
 export type MeshSettings = z.infer<typeof MeshSettings>;
 
 /** A host declared by a `MESH_EXTERNAL` ServiceEntry, and the cluster of each of its ports (for the egress gateway). */
@@ -373,7 +377,23 @@ export const ExternalService = z.object({
 });
 export type ExternalService = z.infer<typeof ExternalService>;
 
-export const EgressTable = z.object({ services: z.array(ExternalService), clusters: z.record(z.string(), Cluster) });
+/** An EgressCredential: what the egress adds to calls sent to its hosts. Secrets by name only. */
+export const CompiledEgressCredential = z.object({
+  /** `namespace/name` of the EgressCredential. */
+  name: z.string(),
+  /** Exact hosts, or `*.` wildcards. */
+  hosts: z.array(z.string()),
+  inject: z.object({ header: z.string(), secretName: z.string(), prefix: z.string() }).optional(),
+  workloadIdentity: z.object({ header: z.string(), prefix: z.string(), audience: z.string().optional(), ttlMs: z.number() }).optional(),
+});
+export type CompiledEgressCredential = z.infer<typeof CompiledEgressCredential>;
+
+export const EgressTable = z.object({
+  services: z.array(ExternalService),
+  clusters: z.record(z.string(), Cluster),
+  /** Absent when there is no EgressCredential. */
+  credentials: z.array(CompiledEgressCredential).optional(),
+});
 export type EgressTable = z.infer<typeof EgressTable>;
 
 export const Snapshot = z.object({
