@@ -1,6 +1,5 @@
-import { z } from "zod";
 import { hostMatchesPattern } from "../policies/snapshot/hosts.js";
-import { RetryPolicy, type Cluster, type CompiledGateway, type CompiledRoute, type ExternalService, type Snapshot } from "../policies/snapshot/schema.js";
+import type { Cluster, CompiledGateway, CompiledRoute, ExternalService, RetryPolicy, Snapshot } from "../policies/snapshot/schema.js";
 import { ClusterState, ClusterStates } from "../gateway/upstream/cluster-state.js";
 
 /**
@@ -143,14 +142,10 @@ function passthroughRoute(name: string, cluster: string, retries: RetryPolicy | 
 /**
  * MeshConfig `defaultHttpRetryPolicy`, compiled as for VirtualService routes, as the snapshot
  * carries it (`mesh.defaultHttpRetryPolicy`; null: `attempts: 0`). Without one a passthrough
- * call is tried once. Read through a schema of its own, so that a snapshot from a compiler that
- * does not write the field simply has no default.
+ * call is tried once: an external API's POST is not replayed unless the mesh says so.
  */
-const MeshRetryDefault = z.object({ defaultHttpRetryPolicy: RetryPolicy.nullable().optional() });
-
 function defaultRetriesOf(snapshot: Snapshot): RetryPolicy | null {
-  const parsed = MeshRetryDefault.safeParse(snapshot.mesh ?? {});
-  return parsed.success ? (parsed.data.defaultHttpRetryPolicy ?? null) : null;
+  return snapshot.mesh?.defaultHttpRetryPolicy ?? null;
 }
 
 function externalCluster(key: string, host: string, port: number, scheme: "http" | "https", serviceEntry: string): Cluster {
