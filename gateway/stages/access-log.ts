@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from "hono";
+import type { RequestView } from "../../policies/routing/request-view.js";
 import type { GatewayEnv } from "../context.js";
 import { whenResponseSent } from "../telemetry/response-size.js";
 import { redactPathAndQuery } from "../../policies/telemetry/redact.js";
@@ -48,7 +49,8 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       x_forwarded_for: c.req.header("x-forwarded-for") ?? null,
       user_agent: c.req.header("user-agent") ?? null,
       request_id: stream.requestId,
-      authority: c.req.header("host") ?? url.host,
+      // The authority the request was routed by (an egress HTTP-proxy request's URL, not its Host), once known.
+      authority: (c.get("request") as RequestView | undefined)?.authority ?? c.req.header("host") ?? url.host,
       upstream_host: stream.upstreamHost ?? null,
       upstream_cluster: stream.cluster ?? null,
       downstream_remote_address: c.req.header("cf-connecting-ip") ?? null,

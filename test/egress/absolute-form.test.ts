@@ -96,6 +96,8 @@ describe("absolute-form (HTTP proxy) requests", () => {
     expect(api.requests.at(-1)?.headers["x-forwarded-host"]).toBe("api.a.test");
     expect(other.requests.length).toBe(otherBefore);
     expect(await waitForLog(egress, (line) => line.event === "egress_audit" && line.path === "/other-host")).toMatchObject({ destination_host: "api.a.test" });
+    // The access log's authority is the one the call was routed by, not the Host header.
+    expect(await waitForLog(egress, (line) => line.event === undefined && line.path === "/other-host")).toMatchObject({ authority: "api.a.test" });
 
     const withoutHost = await rawRequest(egress.proxyUrl!, "GET http://api.a.test/no-host HTTP/1.1\r\nConnection: close\r\n\r\n");
     expect(withoutHost.status).toBe(200);
