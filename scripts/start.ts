@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { Log, LogLevel } from "miniflare";
 import type { WriteResult } from "../control/api/schemas.js";
 import { localToken, meshHome, removeEndpointsSync, tokenFile, writeEndpoints } from "../control/cli/local-state.js";
+import { bundleSources } from "../control/cli/files.js";
 import { isApiErrorBody } from "../control/errors.js";
 import { planApply } from "../control/store/plan.js";
 import { readResourceText } from "../control/store/read-text.js";
@@ -19,7 +20,7 @@ import { formatLabels, WRANGLER_DEFAULTS } from "./lib/local-gateway.js";
 import { CONTROL_DEFAULTS, EGRESS_LOCAL_DEFAULTS, GATEWAY_NAME, startLocalMesh, type LocalMesh } from "./lib/local-mesh.js";
 
 /**
- * `npm start [-- --config FILE] [--no-demo] [--persist-to DIR]`: checks the config with the
+ * `npm start [-- --config FILE ...] [--no-demo] [--persist-to DIR]`: checks the config with the
  * control plane's own validator and compiler (and stops there, printing every issue, if it is
  * invalid), starts the demo backends, then runs the ingress gateway on
  * 127.0.0.1:${INGRESS_PORT:-8787}, the egress gateway on 127.0.0.1:${EGRESS_PORT:-8788} and the
@@ -29,11 +30,12 @@ import { CONTROL_DEFAULTS, EGRESS_LOCAL_DEFAULTS, GATEWAY_NAME, startLocalMesh, 
  * Ctrl-C or SIGTERM stops everything.
  */
 
-const USAGE = `usage: npm start [-- --config FILE] [--no-demo] [--persist-to DIR]
+const USAGE = `usage: npm start [-- --config FILE ...] [--no-demo] [--persist-to DIR]
 
-  --config FILE       Istio resources (YAML or JSON) to serve; default examples/bookinfo.yaml.
+  --config FILE       Istio resources (YAML or JSON) to serve; repeat it for several files, applied
+                      together. Default examples/bookinfo.yaml and examples/egress.yaml.
                       Applied through the control API as the whole config (apply --prune).
-  --no-demo           do not start the demo backends (127.0.0.1:9080-9087)
+  --no-demo           do not start the demo backends (127.0.0.1:9080-9086, the stand-in API on 9087)
   --persist-to DIR    where local KV and the control plane's store live; default .mesh/store
   -h, --help          show this help
 
@@ -50,7 +52,7 @@ environment:
                       kept in .mesh/egress-secrets/PARTNER_API_KEY)
   MESH_HOME           where tokens and local endpoints are kept for meshctl (default .mesh)`;
 
-const DEFAULT_CONFIG = path.join(REPO_ROOT, "examples/bookinfo.yaml");
+const DEFAULT_CONFIGS = [path.join(REPO_ROOT, "examples/bookinfo.yaml"), path.join(REPO_ROOT, "examples/egress.yaml")];
 const DEFAULT_PORT = 8787;
 const DEFAULT_CONTROL_PORT = 8789;
 const DEFAULT_EGRESS_PORT = 8788;
@@ -62,7 +64,7 @@ async function main(): Promise<number> {
   try {
     args = parseArgs({
       options: {
-        config: { type: "string" },
+        config: { type: "string", multiple: true },
         demo: { type: "boolean", default: true },
         "persist-to": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -81,7 +83,9 @@ async function main(): Promise<number> {
 
   // npm runs scripts from the package root; a relative --config means relative to where the user typed it.
   const userCwd = process.env.INIT_CWD ?? process.cwd();
-  const configFile = args.config !== undefined ? path.resolve(userCwd, args.config) : DEFAULT_CONFIG;
+  const isDefaultConfig = args.config === undefined || args.config.length === 0;
+  const configFiles = isDefaultConfig ? DEFAULT_CONFIGS : args.config!.map((file) => path.resolve(userCwd, file));
+  const configName = configFiles.map(displayPath).join(", ");
   const home = meshHome();
   const persistDir = args["persist-to"] !== undefined ? path.resolve(userCwd, args["persist-to"]) : path.join(home, "store");
   const port = parsePort(process.env.INGRESS_PORT, DEFAULT_PORT);
@@ -103,12 +107,12 @@ async function main(): Promise<number> {
   }
   const ttlMs = process.env.MESH_CONFIG_TTL_MS || LOCAL_TTL_MS;
 
-  const checked = await checkConfig(configFile);
+  const checked = await checkConfig(configFiles);
   if (!checked) return 1;
   const { text: configText, snapshot } = checked;
   const labels = WRANGLER_DEFAULTS.vars.MESH_GATEWAY_LABELS;
   if (!snapshot.gateways.some((gateway) => selects(gateway.selector, labels))) {
-    console.warn(`warning: no Gateway in ${displayPath(configFile)} selects this gateway's labels (${labels}): every request will find no route`);
+    console.warn(`warning: no Gateway in ${configName} selects this gateway's labels (${labels}): every request will find no route`);
   }
 
   for (const [name, candidate] of ports) {
@@ -183,7 +187,7 @@ async function main(): Promise<number> {
       },
       log: new Log(LogLevel.WARN),
     });
-    const answer = await seedThroughApi(mesh.controlUrl, admin.token, seeded.text, displayPath(configFile));
+    const answer = await seedThroughApi(mesh.controlUrl, admin.token, seeded.text, configName);
     if (!answer) {
       await stop();
       return 1;
@@ -211,7 +215,7 @@ async function main(): Promise<number> {
   console.log(`mesh-egress listening on ${egress}`);
   console.log(`mesh-control listening on ${control}`);
   const seedNote = applied.changed ? "applied through the control API" : "already the current config";
-  console.log(`  config    ${displayPath(configFile)} (version ${applied.version}: ${snapshot.resources.length} resources, ${snapshot.routes.length} routes; ${seedNote})`);
+  console.log(`  config    ${configName} (version ${applied.version}: ${snapshot.resources.length} resources, ${snapshot.routes.length} routes; ${seedNote})`);
   console.log(`  store     ${displayPath(persistDir)} (KV binding ${WRANGLER_DEFAULTS.kvBinding} and the ConfigStore Durable Object; the gateway re-reads every ${ttlMs} ms)`);
   console.log(`  labels    ${formatLabels(labels)} (ingress), ${EGRESS_LOCAL_DEFAULTS.vars.MESH_GATEWAY_LABELS} (egress)`);
   console.log(`  token     ${admin.from === "env" ? "from MESH_ADMIN_TOKEN" : `${admin.token}  (${admin.generated ? "generated, " : ""}kept in ${displayPath(tokenFile(home, "admin"))}; meshctl reads it there)`}`);
@@ -230,9 +234,9 @@ async function main(): Promise<number> {
     for (const service of demo.services) console.log(`    ${service.name.padEnd(12)} ${service.version}  ${service.url}`);
   }
   console.log("\ntry:");
-  for (const line of tryLines(snapshot, base, configFile === DEFAULT_CONFIG && demo !== undefined)) console.log(`  ${line}`);
-  for (const line of egressTryLines(snapshot, egress, configFile === DEFAULT_CONFIG && demo !== undefined, seeded.trustDomain)) console.log(`  ${line}`);
-  for (const line of meshctlLines(configFile === DEFAULT_CONFIG)) console.log(`  ${line}`);
+  for (const line of tryLines(snapshot, base, isDefaultConfig && demo !== undefined)) console.log(`  ${line}`);
+  for (const line of egressTryLines(snapshot, egress, isDefaultConfig && demo !== undefined, seeded.trustDomain)) console.log(`  ${line}`);
+  for (const line of meshctlLines(isDefaultConfig)) console.log(`  ${line}`);
   console.log("\nCtrl-C to stop.");
 
   // Miniflare installs its own SIGINT/SIGTERM handlers, which kill workerd and exit at once
@@ -249,33 +253,37 @@ async function main(): Promise<number> {
 }
 
 /**
- * Reads the config and checks it as the control API's apply will (the same reader, merge and
- * compiler, as the whole config), before anything starts; prints every issue if it is invalid.
+ * Reads the config files and checks them as the control API's apply will (the same reader, merge
+ * and compiler, as one whole config, sent as one multi-document body as meshctl sends several
+ * files), before anything starts; prints every issue, located in its own file, if it is invalid.
  */
-async function checkConfig(file: string): Promise<{ text: string; snapshot: Snapshot } | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    console.error(`cannot read config ${displayPath(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    return undefined;
+async function checkConfig(files: readonly string[]): Promise<{ text: string; snapshot: Snapshot } | undefined> {
+  const sources: { name: string; text: string }[] = [];
+  for (const file of files) {
+    try {
+      sources.push({ name: displayPath(file), text: await readFile(file, "utf8") });
+    } catch (error) {
+      console.error(`cannot read config ${displayPath(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      return undefined;
+    }
   }
-  const read = readResourceText(text, displayPath(file));
+  const bundle = bundleSources(sources);
+  const read = readResourceText(bundle.text, bundle.single);
   let issues: ConfigIssue[];
   if (read.ok) {
     const plan = await planApply(new Map(), read.resources, { prune: true, locate: read.locate });
     if (plan.ok) {
-      for (const warning of plan.warnings) console.warn(`warning: ${formatConfigIssue(warning)}`);
-      return { text, snapshot: plan.snapshot };
+      for (const warning of plan.warnings) console.warn(`warning: ${formatConfigIssue(bundle.locate(warning))}`);
+      return { text: bundle.text, snapshot: plan.snapshot };
     }
     issues = plan.issues;
   } else issues = read.issues;
-  printInvalid(file, issues);
+  printInvalid(sources.map((source) => source.name).join(", "), issues.map(bundle.locate));
   return undefined;
 }
 
-function printInvalid(file: string, issues: readonly ConfigIssue[]): void {
-  console.error(`config ${displayPath(file)} is invalid (${issues.length} issue${issues.length === 1 ? "" : "s"}); nothing was started:`);
+function printInvalid(name: string, issues: readonly ConfigIssue[]): void {
+  console.error(`config ${name} is invalid (${issues.length} issue${issues.length === 1 ? "" : "s"}); nothing was started:`);
   for (const issue of issues) console.error(`  ${formatConfigIssue(issue)}`);
 }
 

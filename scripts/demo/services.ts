@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
  * `partner-api` (127.0.0.1:9087, `partnerStandIn`) stands in for an external API,
  * `api.partner.test`, that mesh services reach only through the egress gateway: it says whether
  * the request carried the credential it expects (`authorized`), never the credential itself,
- * and who the egress says called (the subject of an `x-mesh-caller-jwt-svid` token, if any).
+ * and who the egress says called (the subject of the `x-jwt-svid` token the egress mints, if any).
  */
 
 export interface DemoServiceSpec {
@@ -52,8 +52,8 @@ export const DEMO_SERVICES: readonly DemoServiceSpec[] = [
 export const PARTNER_STAND_IN_PORT = 9087;
 /** The external host the partner stand-in plays (examples/bookinfo.yaml's MESH_EXTERNAL ServiceEntry). */
 export const PARTNER_HOST = "api.partner.test";
-/** The header in which the egress sends the caller's minted JWT-SVID (EgressCredential workloadIdentity). */
-export const CALLER_JWT_SVID_HEADER = "x-mesh-caller-jwt-svid";
+/** The header in which the egress sends the caller's minted JWT-SVID (EgressCredential workloadIdentity's default). */
+export const CALLER_JWT_SVID_HEADER = "x-jwt-svid";
 
 /**
  * The stand-in for api.partner.test: answers `authorized: true` only when `Authorization` is

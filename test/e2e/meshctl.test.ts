@@ -193,8 +193,7 @@ describe("the README tour: npm start, then meshctl", () => {
 
     const vs = await meshctl(["get", "vs", "bookinfo", "-o", "yaml"]);
     expect(vs.stdout).toContain("weight: 80");
-    // Five Bookinfo services and the egress demo's external API (and a header line).
-    expect((await meshctl(["get", "se"])).stdout.trim().split("\n")).toHaveLength(7);
+    expect((await meshctl(["get", "se"])).stdout.trim().split("\n")).toHaveLength(6);
   });
 
   it("exits non-zero with a clear message on every failure", async () => {

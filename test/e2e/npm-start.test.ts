@@ -126,15 +126,17 @@ spec:
 }
 
 describe("npm start", () => {
-  it("loads examples/bookinfo.yaml by default, and it is valid", async () => {
-    const file = path.join(REPO_ROOT, "examples/bookinfo.yaml");
-    const snapshot = await compileConfig(await readFile(file, "utf8"), file);
+  it("loads examples/bookinfo.yaml and examples/egress.yaml by default, and together they are valid", async () => {
+    const files = ["examples/bookinfo.yaml", "examples/egress.yaml"].map((file) => path.join(REPO_ROOT, file));
+    const texts = await Promise.all(files.map((file) => readFile(file, "utf8")));
+    const snapshot = await compileConfig(texts.join("---\n"), "examples/bookinfo.yaml + examples/egress.yaml");
     expect(snapshot.routes.map((route) => route.name)).toEqual(
       expect.arrayContaining(["productpage", "reviews-jason", "reviews", "ratings-abort", "ratings-delay", "flaky"]),
     );
-    // The egress demo: one external host, on the partner stand-in's demo port.
+    // The egress demo (examples/egress.yaml): one external host, on the partner stand-in's demo port, and its credential.
     expect(snapshot.egress?.services.map((service) => service.host)).toEqual(["api.partner.test"]);
     expect(Object.values(snapshot.egress!.clusters).flatMap((cluster) => cluster.endpoints.map((endpoint) => `${endpoint.address}:${endpoint.port}`))).toEqual(["127.0.0.1:9087"]);
+    expect(snapshot.egress?.credentials?.map((credential) => [credential.name, credential.inject?.secretName])).toEqual([["istio-system/partner", "PARTNER_API_KEY"]]);
   });
 
   it("serves a config file through the gateway until it is stopped", async () => {
@@ -210,7 +212,10 @@ describe("npm start", () => {
     await expect(readFile(path.join(work, "home", "endpoints.json"), "utf8")).rejects.toThrow();
   });
 
-  it("rejects an invalid config with every issue, exits non-zero and starts nothing", async () => {
+  it("rejects an invalid config with every issue, located in its own file, exits non-zero and starts nothing", async () => {
+    // Two --config files are one config (as npm start's default, bookinfo.yaml and egress.yaml): the valid one first.
+    const extra = path.join(work, "extra.yaml");
+    await writeFile(extra, configYaml(upstream.port).split("---")[1]!.replace("name: hello,", "name: extra,").replace("hello.internal", "extra.internal"));
     const file = path.join(work, "broken.yaml");
     await writeFile(
       file,
@@ -219,7 +224,7 @@ describe("npm start", () => {
         .replace("ports: [{ number: 80, name: http, protocol: HTTP }]", "ports: [{ number: 80, name: http, protocol: TCP }]"),
     );
     const [port, controlPort, egressPort] = [await freePort(), await freePort(), await freePort()];
-    const started = npmStart(["--config", file, "--no-demo", "--persist-to", path.join(work, "store-broken")], port, controlPort, egressPort);
+    const started = npmStart(["--config", extra, "--config", file, "--no-demo", "--persist-to", path.join(work, "store-broken")], port, controlPort, egressPort);
     try {
       const code = await Promise.race([started.exited, sleep(45_000).then(() => "timeout" as const)]);
       expect(code, started.output()).not.toBe(0);
@@ -228,6 +233,11 @@ describe("npm start", () => {
       expect(output).toContain("broken.yaml is invalid");
       expect(output).toContain("nothing was started");
       expect(output).toMatch(/VirtualService e2e\/hello: spec\.colour: unknown field 'colour'/);
+      // Located in broken.yaml, at a line of broken.yaml (not of the two files sent as one body).
+      const line = Number(/broken\.yaml:(\d+):\d+: VirtualService e2e\/hello/.exec(output)?.[1]);
+      expect(line).toBeGreaterThan(0);
+      expect(line).toBeLessThanOrEqual((await readFile(file, "utf8")).split("\n").length);
+      expect(output).not.toMatch(/extra\.yaml:\d+/);
       expect(output).toMatch(/ServiceEntry e2e\/hello: spec\.ports\[0\]\.protocol: protocol must be one of/);
       expect(output).not.toMatch(READY);
       expect(await isListening(port)).toBe(false);
