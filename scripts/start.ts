@@ -176,11 +176,11 @@ async function main(): Promise<number> {
         port: egressPort,
         bindings: { MESH_DEBUG_HEADERS: "true", MESH_CONFIG_TTL_MS: ttlMs, ...proxyBindings, MESH_JWT_SVID_KEY: ca.secrets.jwtKeyPem, PARTNER_API_KEY: partnerKey.value },
       },
-      // The dashboard's live counts: the control worker reads the local gateway's /__mesh/metrics.
+      // The dashboard's live counts: the control worker reads both local gateways' /__mesh/metrics.
       controlBindings: {
         MESH_ADMIN_TOKEN: admin.token,
         MESH_READER_TOKEN: reader.token,
-        MESH_GATEWAY_URLS: `http://${HOST}:${port}`,
+        MESH_GATEWAY_URLS: `http://${HOST}:${port},http://${HOST}:${egressPort}`,
         MESH_CA_KEY: ca.secrets.caKeyPem,
         MESH_CA_CERT: ca.secrets.caCertPem,
         MESH_JWT_SVID_KEY: ca.secrets.jwtKeyPem,

@@ -192,10 +192,13 @@ describe("npm start", () => {
       expect(gatewayMetrics).toMatch(counted);
       const controlMetrics = await fetch(`http://127.0.0.1:${controlPort}/v1/metrics`, { headers: { authorization: `Bearer ${reader}` } });
       expect(await controlMetrics.text()).toContain(`mesh_control_config_version_info{version="${version}"} 1`);
-      // The control worker was told where the local gateway is: the dashboard has its counts.
+      // The control worker was told where the local gateways are: the dashboard has their counts.
       const dashboard = await fetch(`http://127.0.0.1:${controlPort}/v1/dashboard`, { headers: { authorization: `Bearer ${reader}` } });
       const data = (await dashboard.json()) as { traffic: { sources: { ok: boolean; inSync: boolean }[]; destinations: Record<string, { requests: number }> } };
-      expect(data.traffic.sources).toEqual([expect.objectContaining({ ok: true, inSync: true })]);
+      expect(data.traffic.sources).toEqual([
+        expect.objectContaining({ name: `127.0.0.1:${port}`, ok: true, inSync: true }),
+        expect.objectContaining({ name: `127.0.0.1:${egressPort}`, ok: true, inSync: true }),
+      ]);
       expect(data.traffic.destinations["destination:hello.internal|"]?.requests).toBe(1);
       expect((await fetch(`http://127.0.0.1:${controlPort}/__mesh/dashboard`)).status).toBe(200);
     } finally {
