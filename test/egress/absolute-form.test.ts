@@ -1,7 +1,7 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type Upstream } from "../support/upstream.js";
-import { startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
+import { startTestEgress, waitForLog, type TestEgress, externalServiceYaml } from "./fixture.js";
 
 /**
  * The egress as an HTTP proxy: absolute-form requests (`GET http://api.a.test/path HTTP/1.1`,
@@ -15,19 +15,7 @@ let egress: TestEgress;
 
 beforeAll(async () => {
   [api, other] = await Promise.all([startUpstream({ name: "api" }), startUpstream({ name: "other" })]);
-  const external = (name: string, host: string, upstream: Upstream) => `
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ${name}, namespace: external }
-spec:
-  hosts: [${host}]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
-`;
-  egress = await startTestEgress(external("api", "api.a.test", api) + external("other", "other.test", other), { proxy: true });
+  egress = await startTestEgress(externalServiceYaml("api", "api.a.test", api) + externalServiceYaml("other", "other.test", other), { proxy: true });
 });
 
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { privateKeyPem, type TrustDomainPki, type Workload } from "../policies/i
 import { meshConfigYaml, pkiNow, PROXY_SECRET, viaProxy } from "../gateway/security/support.js";
 import { compileConfig } from "../support/gateway-fixture.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
-import { startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
+import { startTestEgress, waitForLog, type TestEgress, externalServiceYaml } from "./fixture.js";
 
 /**
  * EgressCredential at the egress in workerd: a Workers secret (a binding of the egress) injected
@@ -30,27 +30,12 @@ async function keySetOf(publicKey: CryptoKey, kid: string): Promise<ReturnType<t
   return createLocalJWKSet({ keys: bundle.keys.map(({ use: _use, ...key }) => key) });
 }
 
-function external(name: string, host: string, upstream: Upstream): string {
-  return `
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ${name}, namespace: external }
-spec:
-  hosts: [${host}]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
-`;
-}
-
 function configYaml(): string {
   return (
     meshConfigYaml(acme, `  - trustDomain: other.test\n    spiffeBundle: ${JSON.stringify(other.bundleDocument)}`) +
-    external("openai", "api.openai.test", openai) +
-    external("plain", "api.plain.test", plain) +
-    external("vault", "vault.example.test", vault) +
+    externalServiceYaml("openai", "api.openai.test", openai) +
+    externalServiceYaml("plain", "api.plain.test", plain) +
+    externalServiceYaml("vault", "vault.example.test", vault) +
     `
 ---
 apiVersion: mesh.istio.io/v1alpha1

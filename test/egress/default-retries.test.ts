@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type Upstream } from "../support/upstream.js";
-import { startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
+import { startTestEgress, waitForLog, type TestEgress, externalServiceYaml } from "./fixture.js";
 
 /**
  * MeshConfig `defaultHttpRetryPolicy` on passthrough calls (a host no VirtualService routes):
@@ -9,18 +9,6 @@ import { startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
 
 let flaky: Upstream;
 
-const FLAKY_SERVICE_ENTRY = (port: number) => `
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: flaky, namespace: external }
-spec:
-  hosts: [api.flaky.test]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${port} } }]
-`;
 
 function meshConfig(spec: string): string {
   return `
@@ -44,7 +32,7 @@ afterAll(async () => {
 describe("with defaultHttpRetryPolicy", () => {
   let egress: TestEgress;
   beforeAll(async () => {
-    egress = await startTestEgress(FLAKY_SERVICE_ENTRY(flaky.port) + meshConfig("  defaultHttpRetryPolicy: { attempts: 2 }\n  outboundTrafficPolicy: { mode: ALLOW_ANY }"));
+    egress = await startTestEgress(externalServiceYaml("flaky", "api.flaky.test", { port: flaky.port }) + meshConfig("  defaultHttpRetryPolicy: { attempts: 2 }\n  outboundTrafficPolicy: { mode: ALLOW_ANY }"));
   });
   afterAll(async () => {
     await egress?.close();
@@ -85,7 +73,7 @@ describe("without defaultHttpRetryPolicy", () => {
     ["attempts: 0", meshConfig("  defaultHttpRetryPolicy: { attempts: 0 }")],
   ] as const) {
     it(`tries a passthrough call once (${name})`, async () => {
-      const egress = await startTestEgress(FLAKY_SERVICE_ENTRY(flaky.port) + config);
+      const egress = await startTestEgress(externalServiceYaml("flaky", "api.flaky.test", { port: flaky.port }) + config);
       try {
         flaky.reset();
         flaky.failTimes(1, 503);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrustDomainPki, Workload } from "../policies/identity/pki.js";
 import { meshConfigYaml, pkiNow, PROXY_SECRET, viaProxy } from "../gateway/security/support.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
-import { startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
+import { startTestEgress, waitForLog, type TestEgress, externalServiceYaml } from "./fixture.js";
 
 /**
  * The egress gateway in workerd, with real upstreams on 127.0.0.1 standing in for external hosts
@@ -19,21 +19,6 @@ let acme: TrustDomainPki;
 let api: Workload, reports: Workload;
 let stripe: Upstream, wild: Upstream, internal: Upstream, evil: Upstream;
 let egress: TestEgress;
-
-function externalYaml(name: string, hosts: string, upstream: Upstream, location = "MESH_EXTERNAL"): string {
-  return `
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ${name}, namespace: external }
-spec:
-  hosts: ${hosts}
-  location: ${location}
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
-`;
-}
 
 const POLICY = `
 ---
@@ -60,9 +45,9 @@ beforeAll(async () => {
   [api, reports] = await Promise.all([acme.workload(API), acme.workload(REPORTS)]);
   const config =
     meshConfigYaml(acme) +
-    externalYaml("stripe", "[api.stripe.test]", stripe) +
-    externalYaml("wild", `["*.wild.test"]`, wild) +
-    externalYaml("internal", "[internal.test]", internal, "MESH_INTERNAL") +
+    externalServiceYaml("stripe", "api.stripe.test", stripe) +
+    externalServiceYaml("wild", "*.wild.test", wild) +
+    externalServiceYaml("internal", "internal.test", internal, "MESH_INTERNAL") +
     POLICY;
   // No MESH_GATEWAY_SPIFFE_ID: the egress's default SPIFFE ID (EGRESS_ID) is the JWT-SVID audience.
   egress = await startTestEgress(config, { bindings: { MESH_PROXY_SECRET: PROXY_SECRET } });

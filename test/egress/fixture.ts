@@ -110,3 +110,22 @@ export async function waitForLog(egress: TestEgress, predicate: (line: Record<st
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/**
+ * A ServiceEntry for an external host served by a test upstream on 127.0.0.1 (`MESH_EXTERNAL`
+ * by default, port 80 HTTP): how the tests stand a local server in for an external API.
+ */
+export function externalServiceYaml(name: string, hosts: string | readonly string[], upstream: { port: number }, location: "MESH_EXTERNAL" | "MESH_INTERNAL" = "MESH_EXTERNAL"): string {
+  return `
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: external }
+spec:
+  hosts: ${JSON.stringify(typeof hosts === "string" ? [hosts] : hosts)}
+  location: ${location}
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
+`;
+}

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startUpstream, type Upstream } from "../support/upstream.js";
-import { startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
+import { startTestEgress, waitForLog, type TestEgress, externalServiceYaml } from "./fixture.js";
 
 /**
  * A VirtualService on a Gateway that selects the egress gateway routes an external host as at the
@@ -20,17 +20,7 @@ metadata: { name: egress, namespace: istio-system }
 spec:
   selector: { istio: egressgateway }
   servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*/api.flaky.test", "*/api.slow.test"] }]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: flaky, namespace: external }
-spec:
-  hosts: [api.flaky.test]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${flaky.port} } }]
----
+${externalServiceYaml("flaky", "api.flaky.test", flaky)}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: flaky, namespace: external }
@@ -52,17 +42,7 @@ spec:
     retries: { attempts: 2, retryOn: "5xx" }
     headers: { request: { set: { x-egress: "yes" } } }
     route: [{ destination: { host: api.flaky.test } }]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: slow, namespace: external }
-spec:
-  hosts: [api.slow.test]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${slow.port} } }]
----
+${externalServiceYaml("slow", "api.slow.test", slow)}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: slow, namespace: external }

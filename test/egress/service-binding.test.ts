@@ -3,7 +3,7 @@ import type { WorkerOptions } from "miniflare";
 import type { TrustDomainPki } from "../policies/identity/pki.js";
 import { meshConfigYaml, pkiNow, policyYaml, PROXY_SECRET } from "../gateway/security/support.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
-import { EGRESS_WORKER, startTestEgress, waitForLog, type TestEgress } from "./fixture.js";
+import { EGRESS_WORKER, startTestEgress, waitForLog, type TestEgress, externalServiceYaml } from "./fixture.js";
 
 /**
  * Mesh workers calling the egress through a Cloudflare service binding whose `props` name their
@@ -53,22 +53,10 @@ let egress: TestEgress;
 
 beforeAll(async () => {
   [acme, stripe, open] = await Promise.all([pkiNow("acme.test"), startUpstream({ name: "stripe" }), startUpstream({ name: "open" })]);
-  const external = (name: string, host: string, upstream: Upstream) => `
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ${name}, namespace: external }
-spec:
-  hosts: [${host}]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
-`;
   const config =
     meshConfigYaml(acme) +
-    external("stripe", "api.stripe.test", stripe) +
-    external("open", "open.test", open) +
+    externalServiceYaml("stripe", "api.stripe.test", stripe) +
+    externalServiceYaml("open", "open.test", open) +
     policyYaml(
       "AuthorizationPolicy",
       "istio-system",
@@ -151,18 +139,7 @@ describe("ctx.props.spiffeId is the caller's identity", () => {
   it("satisfies a STRICT PeerAuthentication, as a verified X.509-SVID does", async () => {
     const strict = await startTestEgress(
       meshConfigYaml(acme) +
-        `
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: open, namespace: external }
-spec:
-  hosts: [open.test]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${open.port} } }]
-` +
+        externalServiceYaml("open", "open.test", open) +
         policyYaml("PeerAuthentication", "external", "strict", "  mtls: { mode: STRICT }"),
       { workers: [caller("payments-api", { spiffeId: API })] },
     );
