@@ -1,4 +1,3 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,6 +6,7 @@ import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
 import { binomialTolerance } from "../gateway/mesh-config.js";
 import { requestOverHttp } from "../support/gateway-fixture.js";
 import { freePort, startClosedPort, startUpstream, type Upstream, type UpstreamEcho } from "../support/upstream.js";
+import { listeningUrl, runMeshctl, sleep, spawnNpmStart, stopNpmStart, waitForBanner, type MeshctlResult, type NpmStart } from "./processes.js";
 
 /**
  * The README's tour, as a newcomer runs it: `npm start`, then `meshctl` as a real process
@@ -16,17 +16,13 @@ import { freePort, startClosedPort, startUpstream, type Upstream, type UpstreamE
  * applied exactly as shipped.
  */
 
-const READY = /mesh-ingress listening on (http:\/\/\S+)/;
-const BIN = path.join(REPO_ROOT, "control/cli/meshctl.mjs");
 
 let work: string;
 let home: string;
 let upstreams: Upstream[] = [];
-let npm: { child: ChildProcess; output: () => string; exited: Promise<number | null> } | undefined;
+let npm: NpmStart | undefined;
 let ingress: URL;
 let env: NodeJS.ProcessEnv;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), "mesh-e2e-meshctl-"));
@@ -40,43 +36,23 @@ beforeAll(async () => {
 
   const [port, controlPort, egressPort] = [await freePort(), await freePort(), await freePort()];
   env = { ...process.env, MESH_HOME: home, NO_COLOR: "1", WRANGLER_SEND_METRICS: "false", MESH_ADMIN_TOKEN: "", MESH_CONTROL_URL: "", MESH_AUTHOR: "newcomer" };
-  let output = "";
-  const child = spawn("npm", ["start", "--", "--config", path.join(work, "bookinfo.yaml"), "--no-demo", "--persist-to", path.join(work, "store")], {
-    cwd: REPO_ROOT,
-    env: { ...env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort), EGRESS_PORT: String(egressPort) },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
+  npm = spawnNpmStart(["--config", path.join(work, "bookinfo.yaml"), "--no-demo", "--persist-to", path.join(work, "store")], {
+    ...env,
+    INGRESS_PORT: String(port),
+    CONTROL_PORT: String(controlPort),
+    EGRESS_PORT: String(egressPort),
   });
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  npm = { child, output: () => output, exited: new Promise((resolve) => child.once("exit", resolve)) };
-  const deadline = Date.now() + 45_000;
-  while (!READY.test(output)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not start:\n${output}`);
-    await sleep(100);
-  }
-  ingress = new URL(READY.exec(output)![1]!);
+  ingress = listeningUrl(await waitForBanner(npm), "mesh-ingress");
 }, 60_000);
 
 afterAll(async () => {
-  const pid = npm?.child.pid;
-  if (pid !== undefined && npm!.child.exitCode === null) {
-    process.kill(-pid, "SIGTERM");
-    const exited = await Promise.race([npm!.exited.then(() => true), sleep(15_000).then(() => false)]);
-    if (!exited) process.kill(-pid, "SIGKILL");
-  }
+  await stopNpmStart(npm);
   await Promise.all(upstreams.map((upstream) => upstream.close()));
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** Runs meshctl as a process from the repo root (as the README does); `npx` runs it through the package's bin. */
-function meshctl(args: string[], options: { npx?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [command, argv] = options.npx ? ["npx", ["meshctl", ...args]] : [process.execPath, [BIN, ...args]];
-  return new Promise((resolve) => {
-    execFile(command, argv, { cwd: REPO_ROOT, env: { ...env, ...options.env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr: stderr.replace(/^npm warn .*\n/gm, "") });
-    });
-  });
+function meshctl(args: string[], options: { npx?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<MeshctlResult> {
+  return runMeshctl(args, { ...env, ...options.env }, options);
 }
 
 async function servedVersion(): Promise<string | null> {

@@ -1,4 +1,3 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,7 +8,9 @@ import { formatXfccElement, urlEncodePem } from "../../policies/identity/xfcc.js
 import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
 import { partnerStandIn, startDemoServices, type RunningDemo } from "../../scripts/demo/services.js";
 import { requestOverHttp } from "../support/gateway-fixture.js";
+import { execFile } from "node:child_process";
 import { freePort } from "../support/upstream.js";
+import { listeningUrl, runMeshctl, sleep, spawnNpmStart, stopNpmStart, waitForBanner, type MeshctlResult, type NpmStart } from "./processes.js";
 
 /**
  * The README's egress tour against `npm start`: the egress gateway on its own EGRESS_PORT, in
@@ -23,9 +24,6 @@ import { freePort } from "../support/upstream.js";
  * MESH_HOME) and a JWT-SVID it mints for the caller to the calls it sends to api.partner.test.
  */
 
-const READY = /mesh-egress listening on (http:\/\/\S+)/;
-const BANNER_END = /Ctrl-C to stop\./;
-const BIN = path.join(REPO_ROOT, "control/cli/meshctl.mjs");
 const PROXY_SECRET = "egress-e2e-proxy-secret-0123456789abcdef";
 const EGRESS_AUDIENCE = "spiffe://acme.test/ns/istio-system/sa/istio-egressgateway-service-account";
 const PRODUCTPAGE = "spiffe://acme.test/ns/bookinfo/sa/productpage";
@@ -34,7 +32,7 @@ const REVIEWS = "spiffe://acme.test/ns/bookinfo/sa/reviews";
 let work: string;
 let home: string;
 let env: NodeJS.ProcessEnv;
-let npm: { child: ChildProcess; output: () => string; exited: Promise<number | null> } | undefined;
+let npm: NpmStart | undefined;
 let standIn: RunningDemo | undefined;
 /** What the stand-in received: path and headers (the stand-in itself answers only whether the credential was right). */
 const received: { path: string; authorization: string | undefined; jwtSvid: string | undefined }[] = [];
@@ -44,8 +42,6 @@ let control: URL;
 let egressPort: number;
 let partnerKey: string;
 let standInPort: number;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), "mesh-e2e-egress-"));
@@ -58,24 +54,17 @@ beforeAll(async () => {
   const [port, controlPort] = [await freePort(), await freePort()];
   egressPort = await freePort();
   env = { ...process.env, MESH_HOME: home, NO_COLOR: "1", WRANGLER_SEND_METRICS: "false", MESH_ADMIN_TOKEN: "", MESH_READER_TOKEN: "", MESH_CONTROL_URL: "", MESH_GATEWAY_URLS: "", PARTNER_API_KEY: "" };
-  let output = "";
-  const child = spawn("npm", ["start", "--", "--config", path.join(REPO_ROOT, "examples/bookinfo.yaml"), "--config", path.join(work, "egress.yaml"), "--no-demo", "--persist-to", path.join(work, "store")], {
-    cwd: REPO_ROOT,
-    env: { ...env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort), EGRESS_PORT: String(egressPort), MESH_PROXY_SECRET: PROXY_SECRET },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
+  npm = spawnNpmStart(["--config", path.join(REPO_ROOT, "examples/bookinfo.yaml"), "--config", path.join(work, "egress.yaml"), "--no-demo", "--persist-to", path.join(work, "store")], {
+    ...env,
+    INGRESS_PORT: String(port),
+    CONTROL_PORT: String(controlPort),
+    EGRESS_PORT: String(egressPort),
+    MESH_PROXY_SECRET: PROXY_SECRET,
   });
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  npm = { child, output: () => output, exited: new Promise((resolve) => child.once("exit", resolve)) };
-  const deadline = Date.now() + 45_000;
-  while (!(READY.test(output) && BANNER_END.test(output))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not start:\n${output}`);
-    await sleep(100);
-  }
-  egress = new URL(READY.exec(output)![1]!);
-  ingress = new URL(/mesh-ingress listening on (http:\/\/\S+)/.exec(output)![1]!);
-  control = new URL(/mesh-control listening on (http:\/\/\S+)/.exec(output)![1]!);
+  const banner = await waitForBanner(npm);
+  egress = listeningUrl(banner, "mesh-egress");
+  ingress = listeningUrl(banner, "mesh-ingress");
+  control = listeningUrl(banner, "mesh-control");
 
   // The demo credential was generated under MESH_HOME; the stand-in expects exactly it.
   partnerKey = (await readFile(path.join(home, "egress-secrets", "PARTNER_API_KEY"), "utf8")).trim();
@@ -94,23 +83,13 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  const pid = npm?.child.pid;
-  if (pid !== undefined && npm!.child.exitCode === null) {
-    process.kill(-pid, "SIGTERM");
-    const exited = await Promise.race([npm!.exited.then(() => true), sleep(15_000).then(() => false)]);
-    if (!exited) process.kill(-pid, "SIGKILL");
-  }
+  await stopNpmStart(npm);
   await standIn?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-function meshctl(args: string[], options: { npx?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [command, argv] = options.npx ? ["npx", ["meshctl", ...args]] : [process.execPath, [BIN, ...args]];
-  return new Promise((resolve) => {
-    execFile(command, argv, { cwd: REPO_ROOT, env, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function meshctl(args: string[], options: { npx?: boolean } = {}): Promise<MeshctlResult> {
+  return runMeshctl(args, env, options);
 }
 
 /** `TOKEN=$(npx meshctl token issue --spiffe-id ID --audience <the egress's SPIFFE ID>)`, as the README has it. */

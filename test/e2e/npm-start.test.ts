@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
 import { compileConfig, requestOverHttp } from "../support/gateway-fixture.js";
 import { freePort, startUpstream, type Upstream, type UpstreamEcho } from "../support/upstream.js";
+import { INGRESS_READY, listeningUrl, sleep, spawnNpmStart, stopNpmStart, waitForBanner, type NpmStart } from "./processes.js";
 
 /**
  * `npm start` as a user runs it: a child process with its own config file, no demo services,
@@ -15,8 +15,7 @@ import { freePort, startUpstream, type Upstream, type UpstreamEcho } from "../su
  * config is test/e2e/npm-start-egress.test.ts.
  */
 
-const READY = /mesh-ingress listening on (http:\/\/\S+)/;
-const BANNER_END = /Ctrl-C to stop\./;
+const READY = INGRESS_READY;
 
 let work: string;
 let upstream: Upstream;
@@ -31,51 +30,18 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
+type Started = NpmStart;
 
-/** Runs `npm start -- <args>` in its own process group, so the whole tree (npm, tsx, workerd) can be stopped. */
+/** Runs `npm start -- <args>` with the test's ports and a temporary MESH_HOME. */
 function npmStart(args: string[], port: number, controlPort: number, egressPort: number, env: Record<string, string> = {}): Started {
-  let output = "";
-  const child = spawn("npm", ["start", "--", ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort), EGRESS_PORT: String(egressPort), MESH_HOME: path.join(work, "home"), NO_COLOR: "1", WRANGLER_SEND_METRICS: "false", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, output: () => output, exited };
+  return spawnNpmStart(args, { ...process.env, INGRESS_PORT: String(port), CONTROL_PORT: String(controlPort), EGRESS_PORT: String(egressPort), MESH_HOME: path.join(work, "home"), NO_COLOR: "1", WRANGLER_SEND_METRICS: "false", ...env });
 }
 
-async function waitForReady(started: Started, timeoutMs = 45_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let exitCode: number | null | undefined;
-  void started.exited.then((code) => (exitCode = code));
-  while (Date.now() < deadline) {
-    // The banner arrives in several chunks: wait for its last line before reading any of it.
-    const match = READY.exec(started.output());
-    if (match && BANNER_END.test(started.output())) return match[1]!;
-    if (exitCode !== undefined) throw new Error(`npm start exited (${exitCode}) before it was ready:\n${started.output()}`);
-    await sleep(100);
-  }
-  throw new Error(`npm start was not ready within ${timeoutMs} ms:\n${started.output()}`);
+async function waitForReady(started: Started): Promise<string> {
+  return listeningUrl(await waitForBanner(started), "mesh-ingress").origin;
 }
 
-async function stop(started: Started): Promise<void> {
-  if (started.child.exitCode !== null || started.child.pid === undefined) return;
-  try {
-    process.kill(-started.child.pid, "SIGTERM");
-  } catch {
-    return; // already gone
-  }
-  const exited = await Promise.race([started.exited.then(() => true), sleep(15_000).then(() => false)]);
-  if (!exited) process.kill(-started.child.pid, "SIGKILL");
-}
+const stop = stopNpmStart;
 
 function isListening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -88,7 +54,6 @@ function isListening(port: number): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function configYaml(upstreamPort: number): string {
   return `

@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,6 +7,7 @@ import { REPO_ROOT } from "../../scripts/lib/bundle-worker.js";
 import { gatewayYaml, serviceYaml, virtualServiceYaml } from "../gateway/mesh-config.js";
 import { startTestGateway, type TestGateway } from "../support/gateway-fixture.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
+import { MESHCTL_BIN, runMeshctl, type MeshctlResult } from "./processes.js";
 
 /**
  * `meshctl top` as a process, as a user runs it, against the real gateway in workerd with known
@@ -14,7 +15,7 @@ import { startUpstream, type Upstream } from "../support/upstream.js";
  * aborts every request with 503 (v2), and requests no route takes.
  */
 
-const BIN = path.join(REPO_ROOT, "control/cli/meshctl.mjs");
+const BIN = MESHCTL_BIN;
 
 let v1: Upstream;
 let v2: Upstream;
@@ -52,12 +53,8 @@ afterAll(async () => {
 
 const env = () => ({ ...process.env, MESH_HOME: home, MESH_GATEWAY_URLS: "", MESH_METRICS_TOKEN: "", NO_COLOR: "1" });
 
-function meshctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: env(), timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+function meshctl(args: string[]): Promise<MeshctlResult> {
+  return runMeshctl(args, env());
 }
 
 async function send(target: string, times: number, host = "shop.test"): Promise<number[]> {
