@@ -97,6 +97,20 @@ describe("ingress routing", () => {
     expect(await response.json()).toEqual({ status: "ok", configVersion: gateway.snapshot!.version });
   });
 
+  it("never routes another spelling of the /__mesh/ prefix: 400, and the upstream sees nothing", async () => {
+    const before = other.requests.length;
+    for (const target of ["/%5F%5Fmesh/healthz", "/%5f_mesh/metrics", "/__MESH/healthz", "/__mesh%2Fhealthz"]) {
+      const response = await gateway.fetch(target, { host: "other.test" });
+      expect(response.status, target).toBe(400);
+      expect(await response.json(), target).toMatchObject({ error: expect.stringMatching(/^(reserved_path|path_normalization_failed)$/) });
+    }
+    // Dot segments are resolved by the runtime's URL parser first: that is the gateway's own endpoint.
+    expect(await (await gateway.fetch("/x/../__mesh/healthz", { host: "other.test" })).json()).toMatchObject({ status: "ok" });
+    expect(other.requests.length).toBe(before);
+    // A path that merely contains the word is an ordinary path.
+    expect((await gateway.fetch("/docs/__mesh/x", { host: "other.test" })).status).toBe(200);
+  });
+
   it("splits traffic 80/20 between subsets selected by endpoint labels", async () => {
     const total = 400;
     const counts: Record<string, number> = {};
