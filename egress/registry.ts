@@ -1,4 +1,4 @@
-import { hostMatchesPattern } from "../policies/snapshot/hosts.js";
+import { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, OutboundHosts, PASSTHROUGH_CLUSTER, type OutboundTrafficPolicy } from "../policies/egress/outbound.js";
 import type { Cluster, CompiledGateway, CompiledRoute, ExternalService, RetryPolicy, Snapshot } from "../policies/snapshot/schema.js";
 import { ClusterState, ClusterStates } from "../gateway/upstream/cluster-state.js";
 
@@ -7,15 +7,12 @@ import { ClusterState, ClusterStates } from "../gateway/upstream/cluster-state.j
  * (exact in a map, `*.` wildcards longest first), the outbound traffic policy, and the cluster
  * states of the routed and the external clusters together (so the shared destination and
  * upstream stages find either), and the retry policy of passthrough routes (MeshConfig
- * `defaultHttpRetryPolicy`; none without it). The request path only looks things up.
+ * `defaultHttpRetryPolicy`; none without it). The request path only looks things up. The lookup
+ * itself is pure (policies/egress/outbound.ts, which `explain` uses too); this class caches the
+ * clusters it derives per host.
  */
 
-export type OutboundTrafficPolicy = "REGISTRY_ONLY" | "ALLOW_ANY";
-
-/** Istio's names for where a call with no registered destination goes. */
-export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
-export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
-export const BLOCK_ALL_ROUTE = "block_all";
+export { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, PASSTHROUGH_CLUSTER, type OutboundTrafficPolicy };
 
 /** The gateway that passthrough routes hang off; no Gateway resource has this name (it has no `/`). */
 export const PASSTHROUGH_GATEWAY: CompiledGateway = {
@@ -37,50 +34,31 @@ const MAX_DERIVED_CLUSTERS = 1000;
 export class EgressRegistry {
   readonly policy: OutboundTrafficPolicy;
   readonly clusters: EgressClusterStates;
-  private readonly exact = new Map<string, ExternalService>();
-  private readonly wildcard: ExternalService[];
+  private readonly hosts: OutboundHosts;
   private readonly derived = new Map<string, OutboundTarget>();
-  private readonly rootNamespace: string;
   /** What passthrough routes (which no VirtualService configures) retry with. */
   readonly retries: RetryPolicy | null;
   /** Istio's `block_all` route: answered 502 once the caller is authenticated (so the audit names who tried). */
   private readonly blackhole: CompiledRoute;
 
   constructor(readonly snapshot: Snapshot, previous?: EgressRegistry) {
-    // The egress default is REGISTRY_ONLY; a MeshConfig's outboundTrafficPolicy overrides it.
-    this.policy = snapshot.mesh?.outboundTrafficPolicy ?? "REGISTRY_ONLY";
-    this.rootNamespace = snapshot.security?.rootNamespace ?? "istio-system";
-    this.retries = defaultRetriesOf(snapshot);
-    this.blackhole = { name: BLOCK_ALL_ROUTE, virtualService: `${this.rootNamespace}/${BLACKHOLE_CLUSTER}`, matches: [], action: { type: "direct", status: 502 }, retries: null };
-    const services = snapshot.egress?.services ?? [];
-    for (const service of services) if (!service.host.includes("*")) this.exact.set(service.host, service);
-    this.wildcard = services.filter((service) => service.host.startsWith("*.")).sort((a, b) => b.host.length - a.host.length);
+    this.hosts = new OutboundHosts(snapshot);
+    this.policy = this.hosts.policy;
+    this.retries = this.hosts.retries;
+    this.blackhole = this.hosts.blackholeRoute();
     this.clusters = new EgressClusterStates({ ...snapshot.clusters, ...snapshot.egress?.clusters }, previous?.clusters);
   }
 
   /** Where a call to `host` (normalised, no port) on `port` goes, or that it is blocked. */
   resolve(host: string, port: number): OutboundTarget {
-    const service = this.exact.get(host) ?? this.wildcard.find((candidate) => hostMatchesPattern(host, candidate.host));
-    if (!service) {
-      if (this.policy === "REGISTRY_ONLY") return { kind: "blocked", policy: this.policy, route: this.blackhole };
-      return this.derive(`${PASSTHROUGH_CLUSTER}|${host}|${port}`, () => ({
-        kind: "passthrough",
-        route: passthroughRoute(`${PASSTHROUGH_CLUSTER}`, this.addCluster(externalCluster(`${PASSTHROUGH_CLUSTER}|${host}|${port}`, host, port, "http", `${this.rootNamespace}/${PASSTHROUGH_CLUSTER}`)), this.retries),
-      }));
+    const plan = this.hosts.plan(host, port, (key) => this.clusters.get(key)?.cluster);
+    if (plan.kind === "blocked") return { kind: "blocked", policy: plan.policy, route: this.blackhole };
+    if (plan.kind === "passthrough") {
+      return this.derive(plan.cluster.key, () => ({ kind: "passthrough", route: this.hosts.passthroughRoute(plan, this.addCluster(plan.cluster)) }));
     }
-    const servicePort = pickPort(service, port);
-    const cluster = this.clusters.get(servicePort.cluster)!.cluster;
-    // A wildcard host with no endpoints of its own resolves to the host asked for (Istio: DNS of the original host).
-    if (cluster.endpoints.some((endpoint) => endpoint.address.includes("*"))) {
-      const key = `${host}||${servicePort.number}`;
-      return this.derive(key, () => ({
-        kind: "registered",
-        service,
-        port: servicePort,
-        route: passthroughRoute(`${service.serviceEntry}:${service.host}`, this.addCluster({ ...cluster, key, host, endpoints: cluster.endpoints.map((endpoint) => ({ ...endpoint, address: endpoint.address.includes("*") ? host : endpoint.address })) }), this.retries),
-      }));
-    }
-    return { kind: "registered", service, port: servicePort, route: passthroughRoute(`${service.serviceEntry}:${service.host}`, cluster.key, this.retries) };
+    const target = (cluster: string): OutboundTarget => ({ kind: "registered", service: plan.service, port: plan.port, route: this.hosts.passthroughRoute(plan, cluster) });
+    if (plan.derived) return this.derive(plan.cluster.key, () => target(this.addCluster(plan.cluster)));
+    return target(plan.cluster.key);
   }
 
   private derive(key: string, make: () => OutboundTarget): OutboundTarget {
@@ -118,46 +96,4 @@ export class EgressClusterStates extends ClusterStates {
   override get(key: string): ClusterState | undefined {
     return super.get(key) ?? this.extra.get(key);
   }
-}
-
-/** The port a call is for: the one the caller named, else the only one, else the first plain-HTTP one, else the first. */
-function pickPort(service: ExternalService, port: number): ExternalService["ports"][number] {
-  return (
-    service.ports.find((candidate) => candidate.number === port) ??
-    (service.ports.length === 1 ? service.ports[0] : service.ports.find((candidate) => candidate.protocol === "HTTP")) ??
-    service.ports[0]!
-  );
-}
-
-function passthroughRoute(name: string, cluster: string, retries: RetryPolicy | null): CompiledRoute {
-  return {
-    name,
-    virtualService: "-",
-    matches: [],
-    action: { type: "forward", destinations: [{ cluster, weight: 100 }], totalWeight: 100 },
-    retries,
-  };
-}
-
-/**
- * MeshConfig `defaultHttpRetryPolicy`, compiled as for VirtualService routes, as the snapshot
- * carries it (`mesh.defaultHttpRetryPolicy`; null: `attempts: 0`). Without one a passthrough
- * call is tried once: an external API's POST is not replayed unless the mesh says so.
- */
-function defaultRetriesOf(snapshot: Snapshot): RetryPolicy | null {
-  return snapshot.mesh?.defaultHttpRetryPolicy ?? null;
-}
-
-function externalCluster(key: string, host: string, port: number, scheme: "http" | "https", serviceEntry: string): Cluster {
-  return {
-    key,
-    host,
-    port,
-    scheme,
-    serviceEntry,
-    endpoints: [{ address: host, port, labels: {}, weight: 1 }],
-    loadBalancer: { type: "round_robin" },
-    outlierDetection: null,
-    retryBudget: null,
-  };
 }
