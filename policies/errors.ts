@@ -11,6 +11,7 @@ export type ConfigErrorCode =
   | "ERR_CONFIG_DUPLICATE"
   | "ERR_CONFIG_REFERENCE"
   | "ERR_CONFIG_CONFLICT"
+  | "ERR_CONFIG_INSECURE"
   | "ERR_CONFIG_WEIGHTS"
   /** Not an error: the config is accepted, but probably not what was meant. */
   | "WARN_CONFIG_NOT_SERVED";

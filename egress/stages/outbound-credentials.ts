@@ -5,13 +5,15 @@ import { parseSpiffeId } from "../../policies/identity/spiffe-id.js";
 import type { Snapshot } from "../../policies/snapshot/schema.js";
 import { EgressCredentialTable } from "../credentials.js";
 import type { OutboundJwtSvidMinter } from "../outbound-identity.js";
+import { maskSecretInStream } from "../secret-redaction.js";
 
 /**
  * Adds what an EgressCredential says to a call sent to one of its hosts: a secret of this
  * worker, read from `env` by name, and/or a JWT-SVID minted for the caller. It runs last before
  * the router, after the mirror (a mirrored copy never carries a credential), and keys on the
  * destination's host, where the call really goes, not on the Host the caller asked for.
- * The secret never reaches the caller: a response header that contains it is dropped.
+ * The secret never reaches the caller: a response header that contains it is dropped, and it is
+ * masked in the response body.
  */
 export function outboundCredentials(minter: OutboundJwtSvidMinter, now: () => number): MiddlewareHandler<GatewayEnv> {
   const tables = new WeakMap<Snapshot, EgressCredentialTable>();
@@ -62,23 +64,19 @@ export function outboundCredentials(minter: OutboundJwtSvidMinter, now: () => nu
     await next();
     if (secret !== undefined) {
       const cleaned = withoutSecret(c.res, secret);
-      if (cleaned !== c.res) {
-        // Hono's res setter copies the old response's headers onto the new one: clear it first.
-        c.res = undefined;
-        c.res = cleaned;
-      }
+      // Hono's res setter copies the old response's headers onto the new one: clear it first.
+      c.res = undefined;
+      c.res = cleaned;
     }
   };
 }
 
-/** The response without any header whose value contains the secret (an upstream echoing it back). */
+/** The response without any header whose value contains the secret, and with the secret masked in its body (an upstream echoing it back). */
 function withoutSecret(response: Response, secret: string): Response {
-  const leaking: string[] = [];
-  response.headers.forEach((value, name) => {
-    if (value.includes(secret)) leaking.push(name);
-  });
-  if (leaking.length === 0) return response;
   const headers = new Headers(response.headers);
-  for (const name of leaking) headers.delete(name);
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  response.headers.forEach((value, name) => {
+    if (value.includes(secret)) headers.delete(name);
+  });
+  const body = response.body ? maskSecretInStream(response.body, secret) : null;
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }

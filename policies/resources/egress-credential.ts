@@ -31,7 +31,12 @@ const CredentialHeader = z
   });
 
 /** A Workers secret is a binding of the worker's env: an identifier. */
-const SecretName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "secretName must name a secret of the egress worker (letters, digits, _; not starting with a digit), e.g. OPENAI_API_KEY");
+const SecretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "secretName must name a secret of the egress worker (letters, digits, _; not starting with a digit), e.g. OPENAI_API_KEY")
+  // The egress's own settings and bindings (MESH_PROXY_SECRET, MESH_JWT_SVID_KEY, MESH_CONFIG, ...)
+  // are never sent out: whoever writes the config could otherwise ship them to a host of their choice.
+  .refine((name) => !name.toUpperCase().startsWith("MESH_"), { message: "secretName may not name one of the egress's own settings (MESH_*): give the external credential a secret of its own" });
 
 export const SecretInjection = istioObject({
   header: CredentialHeader.default("authorization"),

@@ -54,9 +54,12 @@ export function compileEgressTable(
 export function compileEgressCredentials(
   resources: readonly EgressCredentialResource[],
   serviceEntries: readonly ServiceEntryResource[],
+  destinationRules: readonly DestinationRuleResource[],
   issues: ConfigIssue[],
 ): CompiledEgressCredential[] {
-  const externalHosts = serviceEntries.filter((entry) => entry.spec.location === "MESH_EXTERNAL").flatMap((entry) => entry.spec.hosts);
+  const external = serviceEntries.filter((entry) => entry.spec.location === "MESH_EXTERNAL");
+  const externalHosts = external.flatMap((entry) => entry.spec.hosts);
+  const registry = resources.length > 0 ? new ClusterRegistry(serviceEntries, destinationRules) : undefined;
   const owners = new Map<string, string>();
   const compiled: CompiledEgressCredential[] = [];
   for (const resource of resources) {
@@ -66,6 +69,16 @@ export function compileEgressCredentials(
     resource.spec.hosts.forEach((host, index) => {
       if (!externalHosts.some((declared) => hostPatternsIntersect(declared, host))) {
         issues.push({ code: "ERR_CONFIG_REFERENCE", resource: ref, path: `spec.hosts[${index}]`, message: `no MESH_EXTERNAL ServiceEntry declares host '${host}' (credentials are only sent out of the mesh)` });
+        ok = false;
+      }
+      const cleartext = registry && plainHttpCluster(registry, external, host);
+      if (cleartext) {
+        issues.push({
+          code: "ERR_CONFIG_INSECURE",
+          resource: ref,
+          path: `spec.hosts[${index}]`,
+          message: `the credential would leave in cleartext: ${cleartext} is plain HTTP to a non-loopback address; originate TLS (DestinationRule trafficPolicy.tls mode SIMPLE) or declare the port HTTPS`,
+        });
         ok = false;
       }
       const owner = owners.get(host);
@@ -93,4 +106,28 @@ export function compileEgressCredentials(
     });
   }
   return compiled;
+}
+
+/**
+ * A cluster of `host` (or of the external hosts a wildcard credential host covers) that would
+ * carry the credential as plain HTTP off this machine; loopback endpoints (a local stand-in)
+ * are allowed, as nothing leaves the host.
+ */
+function plainHttpCluster(registry: ClusterRegistry, external: readonly ServiceEntryResource[], host: string): string | undefined {
+  for (const entry of external) {
+    for (const declared of entry.spec.hosts) {
+      if (!hostPatternsIntersect(declared, host)) continue;
+      const concrete = declared.includes("*") && !host.includes("*") ? host : declared;
+      for (const port of entry.spec.ports) {
+        const resolved = registry.resolve({ host: concrete, port: { number: port.number } });
+        if (!resolved.ok || resolved.cluster.scheme === "https") continue;
+        if (resolved.cluster.endpoints.length === 0 || resolved.cluster.endpoints.some((endpoint) => !isLoopback(endpoint.address))) return `${concrete} port ${port.number}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+function isLoopback(address: string): boolean {
+  return address === "localhost" || address === "::1" || address === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
 }

@@ -158,7 +158,7 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
     }
   }
 
-  const credentials = compileEgressCredentials(ofKind("EgressCredential") as EgressCredentialResource[], serviceEntries, issues);
+  const credentials = compileEgressCredentials(ofKind("EgressCredential") as EgressCredentialResource[], serviceEntries, destinationRules, issues);
   if (issues.length > 0) return { ok: false, issues };
 
   for (const gateway of compiledGateways) {

@@ -107,9 +107,13 @@ describe("secret injection", () => {
   });
 
   it("never shows the secret to the caller, even when the upstream echoes it, nor in any log line", async () => {
+    // An upstream that echoes the credential back, in a header and in its body (split over writes).
     openai.setBehaviour((request, response) => {
-      response.writeHead(200, { "content-type": "application/json", "x-echo-authorization": request.headers.authorization ?? "", "x-request-seen": "yes" });
-      response.end(JSON.stringify({ ok: true }));
+      const echoed = JSON.stringify({ ok: true, authorization: request.headers.authorization ?? null });
+      response.writeHead(200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(echoed)), "x-echo-authorization": request.headers.authorization ?? "", "x-request-seen": "yes" });
+      const half = echoed.indexOf(SECRET) + 5;
+      response.write(echoed.slice(0, half));
+      setTimeout(() => response.end(echoed.slice(half)), 20);
     });
     try {
       const response = await egress.fetch("/v1/echo", { host: "api.openai.test", headers: await viaProxy(api) });
@@ -119,7 +123,10 @@ describe("secret injection", () => {
       const shown: string[] = [];
       response.headers.forEach((value, name) => shown.push(`${name}: ${value}`));
       expect(shown.join("\n")).not.toContain(SECRET);
-      expect(await response.text()).not.toContain(SECRET);
+      // The body arrives whole, with the secret masked at its own length.
+      const body = await response.text();
+      expect(body).not.toContain(SECRET);
+      expect(JSON.parse(body)).toEqual({ ok: true, authorization: `Bearer ${"*".repeat(SECRET.length)}` });
     } finally {
       openai.respondWith(200, { ok: true });
     }
@@ -225,8 +232,43 @@ ${spec}`;
     ["  hosts: [api.example.test]\n  inject: { secretName: K, value: x }", "MESH_EXTERNAL", "unknown field 'value'"],
     ["  hosts: [api.example.test]\n  inject: { secretName: K }\n  workloadIdentity: { header: authorization }", "MESH_EXTERNAL", "both use header 'authorization'"],
     ["  hosts: [api.example.test]\n  workloadIdentity: { ttl: 2h }", "MESH_EXTERNAL", "ttl must be between 10s and 1h"],
+    ["  hosts: [api.example.test]\n  inject: { secretName: MESH_PROXY_SECRET }", "MESH_EXTERNAL", "may not name one of the egress's own settings (MESH_*)"],
+    ["  hosts: [api.example.test]\n  inject: { secretName: mesh_jwt_svid_key }", "MESH_EXTERNAL", "may not name one of the egress's own settings (MESH_*)"],
   ])("rejects %j (%s)", async (spec, location, message) => {
     await expect(compileConfig(base(spec, location))).rejects.toThrow(message);
+  });
+
+  it("refuses a credential that would leave in cleartext, unless the endpoint is on loopback", async () => {
+    const plainHttp = (address: string, tls = "") => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: api, namespace: external }
+spec:
+  hosts: ["*.example.test"]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  ${address ? `endpoints: [{ address: ${address} }]` : ""}
+---
+apiVersion: mesh.istio.io/v1alpha1
+kind: EgressCredential
+metadata: { name: api, namespace: istio-system }
+spec:
+  hosts: [api.example.test]
+  inject: { secretName: API_KEY }
+${tls}`;
+    await expect(compileConfig(plainHttp(""))).rejects.toThrow(/ERR_CONFIG_INSECURE|the credential would leave in cleartext: api\.example\.test port 80 is plain HTTP/);
+    await expect(compileConfig(plainHttp("api.example.test"))).rejects.toThrow(/leave in cleartext/);
+    // TLS origination makes it safe; so does a local stand-in on loopback.
+    const originated = `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: api, namespace: external }
+spec:
+  host: "*.example.test"
+  trafficPolicy: { tls: { mode: SIMPLE } }`;
+    expect((await compileConfig(plainHttp("", originated))).egress!.credentials).toHaveLength(1);
+    expect((await compileConfig(plainHttp("127.0.0.1"))).egress!.credentials).toHaveLength(1);
   });
 
   it("refuses two credentials for one host", async () => {
