@@ -13,6 +13,7 @@ import { recordRouteRequest, registerRouteRequestMetrics, type RouteRequestMetri
 import type { GatewayEnv } from "../context.js";
 import type { GatewaySettings } from "../env.js";
 import { analyticsDataPoint, analyticsDataset } from "./analytics-engine.js";
+import { isMeshExternalCluster, virtualClusterLabels, virtualClusterOf } from "./external-destinations.js";
 import { OtlpExporter, parseHeaderList } from "./otlp-exporter.js";
 import { clusterFacts, requestFacts } from "./request-facts.js";
 import { requestSpans } from "./spans.js";
@@ -99,7 +100,10 @@ export class GatewayTelemetry {
   /**
    * Istio's reports for one finished request: the gateway's own (`reporter="source"`), and, for
    * each attempt an upstream answered, the report its missing sidecar would have made
-   * (`reporter="destination"`). Plus the per-route series (`mesh_route_*`), the authz counter
+   * (`reporter="destination"`) — except for a destination outside the mesh (a MESH_EXTERNAL
+   * ServiceEntry's cluster, a passthrough), which has no sidecar to report in Istio either. A call
+   * to no registered destination is labelled with Istio's virtual cluster (`BlackHoleCluster`,
+   * `PassthroughCluster`: see external-destinations.ts). Plus the per-route series (`mesh_route_*`), the authz counter
    * and the Analytics Engine data point.
    */
   recordRequest(c: Context<GatewayEnv>, endMs: number, responseBytes: number): void {
@@ -108,9 +112,11 @@ export class GatewayTelemetry {
     if (facts.destination) facts.destination.workload = { ...facts.destination.workload, cluster: this.workload.cluster! };
     const requestBytes = requestBodyBytes(c);
     const durationMs = endMs - stream.startMs;
-    const labels = istioRequestLabels("source", this.workload, facts);
+    const virtualCluster = virtualClusterOf(c);
+    const reported = istioRequestLabels("source", this.workload, facts);
+    const labels = virtualCluster ? virtualClusterLabels(reported, virtualCluster, c.get("request")?.host) : reported;
     if (this.reporters.has("source")) recordIstioRequest(this.istio, labels, { durationMs, requestBytes, responseBytes });
-    if (this.reporters.has("destination")) this.recordDestinationReports(c, facts.requestProtocol, requestBytes, responseBytes);
+    if (this.reporters.has("destination") && !virtualCluster) this.recordDestinationReports(c, facts.requestProtocol, requestBytes, responseBytes);
     recordRouteRequest(this.routes, { routeName: stream.routeName, responseCode: facts.responseCode, responseFlags: facts.responseFlags }, durationMs);
     if (stream.authzDecision) this.authzDecisions.inc({ decision: stream.authzDecision, policy: stream.authzPolicy ?? "none" });
 
@@ -152,7 +158,7 @@ export class GatewayTelemetry {
   private recordDestinationReports(c: Context<GatewayEnv>, requestProtocol: "http" | "grpc", requestBytes: number, finalResponseBytes: number): void {
     const cluster = c.get("destination")?.cluster.cluster;
     const attempts = c.get("stream").attemptLog ?? [];
-    if (!cluster) return;
+    if (!cluster || isMeshExternalCluster(c.get("config")?.table.snapshot, cluster)) return;
     attempts.forEach((attempt, index) => {
       if (attempt.outcome !== "response" || attempt.status === undefined) return;
       const destination = clusterFacts(cluster, attempt.upstreamHost);

@@ -1,0 +1,90 @@
+import type { Context } from "hono";
+import type { Cluster, Snapshot } from "../../policies/snapshot/schema.js";
+import type { IstioRequestLabels } from "../../policies/telemetry/istio-metrics.js";
+import type { GatewayEnv } from "../context.js";
+
+/**
+ * What Istio's metrics say about calls that leave the mesh. An external API has no sidecar, so
+ * nothing reports server-side for it: no `reporter="destination"` series for a cluster of a
+ * `MESH_EXTERNAL` ServiceEntry or a passthrough cluster. And a call that has no registered
+ * destination goes to one of Envoy's two virtual clusters, which Istio's stats name in
+ * `destination_service_name` (with `destination_service` the host asked for and the
+ * destination namespaces `unknown`), as "Monitoring Blocked and Passthrough External Service
+ * Traffic" shows:
+ *
+ *   REGISTRY_ONLY, undeclared host: route `block_all`, `BlackHoleCluster`, 502
+ *   ALLOW_ANY, undeclared host:     route `allow_any`, `PassthroughCluster`
+ *
+ * The names are the egress registry's (egress/registry.ts sets them on the stream record and
+ * the cluster keys, `PassthroughCluster|host|port`); they are repeated here so the shared chain
+ * does not import the egress (test/egress/observability.test.ts checks they agree).
+ */
+export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
+export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
+
+export type VirtualCluster = typeof BLACKHOLE_CLUSTER | typeof PASSTHROUGH_CLUSTER;
+
+const PASSTHROUGH_PREFIX = `${PASSTHROUGH_CLUSTER}|`;
+
+/** Per snapshot, once: the `namespace/name` of every MESH_EXTERNAL ServiceEntry (the egress table's). */
+const externalServiceEntries = new WeakMap<Snapshot, ReadonlySet<string>>();
+
+function meshExternalServiceEntries(snapshot: Snapshot): ReadonlySet<string> {
+  let entries = externalServiceEntries.get(snapshot);
+  if (!entries) {
+    entries = new Set((snapshot.egress?.services ?? []).map((service) => service.serviceEntry));
+    externalServiceEntries.set(snapshot, entries);
+  }
+  return entries;
+}
+
+/**
+ * Whether the cluster is outside the mesh: declared by a MESH_EXTERNAL ServiceEntry (routed by
+ * a VirtualService at either gateway, or the egress's own passthrough to a declared host, the
+ * `*.` wildcard's per-host clusters included: they keep their ServiceEntry), or an ALLOW_ANY
+ * passthrough cluster. A set lookup: the set is built once per snapshot.
+ */
+export function isMeshExternalCluster(snapshot: Snapshot | undefined, cluster: Cluster): boolean {
+  if (cluster.key.startsWith(PASSTHROUGH_PREFIX)) return true;
+  return snapshot !== undefined && meshExternalServiceEntries(snapshot).has(cluster.serviceEntry);
+}
+
+/**
+ * The virtual cluster a request went to, if any: `BlackHoleCluster` when the egress refused an
+ * undeclared host (it names the stream's cluster so at route time), `PassthroughCluster` when
+ * its route sends it to the host itself (known from the route, so a passthrough call refused
+ * later, by authorization say, is still counted as one).
+ */
+export function virtualClusterOf(c: Context<GatewayEnv>): VirtualCluster | undefined {
+  const stream = c.get("stream");
+  if (stream.cluster === BLACKHOLE_CLUSTER) return BLACKHOLE_CLUSTER;
+  const key = stream.cluster ?? firstDestinationCluster(c);
+  return key?.startsWith(PASSTHROUGH_PREFIX) ? PASSTHROUGH_CLUSTER : undefined;
+}
+
+function firstDestinationCluster(c: Context<GatewayEnv>): string | undefined {
+  const action = c.get("route")?.route.action;
+  return action?.type === "forward" ? action.destinations[0]?.cluster : undefined;
+}
+
+/**
+ * Istio's labels for a call to a virtual cluster: `destination_service_name` is the cluster,
+ * `destination_service` the host the caller asked for, and nothing is known of the destination's
+ * namespace, workload or version.
+ */
+export function virtualClusterLabels(labels: IstioRequestLabels, cluster: VirtualCluster, host: string | undefined): IstioRequestLabels {
+  return {
+    ...labels,
+    destination_workload: "unknown",
+    destination_workload_namespace: "unknown",
+    destination_principal: "unknown",
+    destination_app: "unknown",
+    destination_version: "unknown",
+    destination_service: host ?? "unknown",
+    destination_canonical_service: "unknown",
+    destination_canonical_revision: "latest",
+    destination_service_name: cluster,
+    destination_service_namespace: "unknown",
+    destination_cluster: "unknown",
+  };
+}
