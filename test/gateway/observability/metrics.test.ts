@@ -23,6 +23,7 @@ beforeAll(async () => {
     gatewayYaml() +
       serviceYaml("app.internal", [app]) +
       serviceYaml("flaky.internal", [flaky]) +
+      externalServiceYaml("partner.example", app) +
       virtualServiceYaml(
         "shop",
         ["shop.test"],
@@ -34,11 +35,30 @@ beforeAll(async () => {
   match: [{ uri: { prefix: /flaky } }]
   retries: { attempts: 2, retryOn: 5xx }
   route: [{ destination: { host: flaky.internal, subset: v2 } }]
+- name: partner
+  match: [{ uri: { prefix: /partner } }]
+  route: [{ destination: { host: partner.example } }]
 - name: orders
   route: [{ destination: { host: app.internal, subset: v1 } }]`,
       ),
   );
 });
+
+/** An external API (a MESH_EXTERNAL ServiceEntry), stood in for by an upstream on 127.0.0.1. */
+function externalServiceYaml(host: string, upstream: Upstream): string {
+  return `
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: partner, namespace: partners }
+spec:
+  hosts: [${host}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
+`;
+}
 
 afterAll(async () => {
   await gateway?.close();
@@ -125,6 +145,24 @@ describe("Istio standard metrics at /__mesh/metrics", () => {
     expect(failed.labels.response_flags).toBe("URX");
     expect(failed.value).toBe(1);
     expect(only(metrics.get("istio_requests_total")!.samples, { reporter: "destination", destination_service: "flaky.internal", response_code: "503" }).value).toBe(3);
+  });
+
+  it("reports a route to a MESH_EXTERNAL ServiceEntry from the source side only: an external API has no sidecar", async () => {
+    expect((await gateway.fetch("/partner/quote", { host: "shop.test" })).status).toBe(200);
+    const metrics = await scrapeUntil((m) => total(m.get("istio_requests_total"), { destination_service: "partner.example" }) > 0);
+    const requests = metrics.get("istio_requests_total")!;
+    expect(only(requests.samples, { destination_service: "partner.example" }).labels).toMatchObject({
+      reporter: "source",
+      source_workload: "istio-ingressgateway",
+      destination_service: "partner.example",
+      destination_service_name: "partner.example",
+      destination_service_namespace: "partners",
+      response_code: "200",
+      response_flags: "-",
+    });
+    expect(total(requests, { reporter: "destination", destination_service: "partner.example" })).toBe(0);
+    // The same upstream behind a MESH_INTERNAL service is still reported for by its missing sidecar.
+    expect(total(requests, { reporter: "destination", destination_service: "app.internal" })).toBeGreaterThan(0);
   });
 
   it("records a fault abort against the route's service with FI, and nothing at the destination", async () => {
