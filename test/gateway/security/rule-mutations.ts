@@ -536,7 +536,7 @@ export const MUTATIONS: Mutation[] = [
   {
     "rule": "stage: normalised path used by routing/authz",
     "file": "gateway/stages/path-normalization.ts",
-    "find": "c.set(\"request\", { ...c.var.request, path });",
+    "find": "c.set(\"request\", { ...c.get(\"request\"), path });",
     "replace": "",
     "tests": [
       "test/gateway/security/authorization.test.ts"
@@ -610,7 +610,7 @@ export const MUTATIONS: Mutation[] = [
   {
     "rule": "strip identity headers",
     "file": "gateway/stages/identity-sanitize.ts",
-    "find": "for (const name of owned) c.var.outbound.headers.delete(name);",
+    "find": "for (const name of owned) c.get(\"outbound\").headers.delete(name);",
     "replace": "",
     "tests": [
       "test/gateway/security/peer-authentication.test.ts",
@@ -686,8 +686,8 @@ export const MUTATIONS: Mutation[] = [
   {
     "rule": "subjectAltNames",
     "file": "gateway/stages/peer-authentication.ts",
-    "find": "if (tls?.subjectAltNames && !tls.subjectAltNames",
-    "replace": "if (false && tls?.subjectAltNames && !tls.subjectAltNames",
+    "find": "if (tls?.subjectAltNames && !tls.subjectAltNames.some(",
+    "replace": "if (false && tls?.subjectAltNames && !tls.subjectAltNames.some(",
     "tests": [
       "test/gateway/security/peer-authentication.test.ts"
     ]
@@ -809,6 +809,69 @@ export const MUTATIONS: Mutation[] = [
     "replace": "    this.jwtSvidAudiences = [this.gatewayId, \"spiffe://acme.test/ns/other/sa/service\", ...(config?.jwtSvidAudiences ?? [])];",
     "tests": [
       "test/gateway/security/peer-authentication.test.ts"
+    ]
+  },
+  {
+    "rule": "service binding: subjectAltNames",
+    "file": "gateway/stages/peer-authentication.ts",
+    "find": "if (tls?.subjectAltNames && !tls.subjectAltNames.includes(spiffeId.uri)) {",
+    "replace": "if (false) {",
+    "tests": [
+      "test/gateway/security/service-binding.test.ts"
+    ]
+  },
+  {
+    "rule": "service binding: ctx.props.spiffeId must be a SPIFFE ID",
+    "file": "gateway/security/service-binding.ts",
+    "find": "parseSpiffeId(",
+    "replace": "((text: string) => ({ uri: text, trustDomain: text.split(\"/\")[2] ?? \"\", path: \"\" }))(",
+    "tests": [
+      "test/egress/service-binding.test.ts"
+    ]
+  },
+  {
+    "rule": "egress: unregistered host blocked",
+    "file": "egress/stages/outbound-route.ts",
+    "find": "if (gateway === PASSTHROUGH_GATEWAY && route.name === BLOCK_ALL_ROUTE) {",
+    "replace": "if (false) {",
+    "tests": [
+      "test/egress/egress.test.ts"
+    ]
+  },
+  {
+    "rule": "egress: credential secret masked in response bodies",
+    "file": "egress/stages/outbound-credentials.ts",
+    "find": "const body = response.body ? maskSecretInStream(response.body, secret) : null;",
+    "replace": "const body = response.body;",
+    "tests": [
+      "test/egress/credentials.test.ts"
+    ]
+  },
+  {
+    "rule": "egress: minted JWT-SVID only for the mesh's trust domain",
+    "file": "egress/stages/outbound-credentials.ts",
+    "find": "if (trustDomain !== undefined && parseSpiffeId(caller).trustDomain !== trustDomain) {",
+    "replace": "if (false) {",
+    "tests": [
+      "test/egress/credentials.test.ts"
+    ]
+  },
+  {
+    "rule": "egress: credentials never over plain HTTP",
+    "file": "policies/snapshot/compile-egress.ts",
+    "find": "      if (cleartext) {",
+    "replace": "      if (false) {",
+    "tests": [
+      "test/egress/credentials.test.ts"
+    ]
+  },
+  {
+    "rule": "gateway: /__mesh/ never routed under another spelling",
+    "file": "gateway/stages/path-normalization.ts",
+    "find": "if (path.toLowerCase().startsWith(MESH_PREFIX)) {",
+    "replace": "if (false) {",
+    "tests": [
+      "test/gateway/routing.test.ts"
     ]
   }
 ];
