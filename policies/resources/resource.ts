@@ -10,6 +10,7 @@ import { MeshConfigSpec } from "./mesh-config.js";
 import { PeerAuthenticationSpec } from "./peer-authentication.js";
 import { RequestAuthenticationSpec } from "./request-authentication.js";
 import { ServiceEntrySpec } from "./service-entry.js";
+import { TELEMETRY_API_VERSIONS, TelemetrySpec } from "./telemetry.js";
 import { VirtualServiceSpec } from "./virtual-service.js";
 
 /** The envelope every resource shares, and the one parser that turns a plain object into a typed resource. */
@@ -49,6 +50,7 @@ export const RequestAuthenticationResource = versioned(SECURITY_API_VERSIONS, "R
 export const PeerAuthenticationResource = versioned(SECURITY_API_VERSIONS, "PeerAuthentication", PeerAuthenticationSpec);
 export const MeshConfigResource = versioned(MESH_API_VERSIONS, "MeshConfig", MeshConfigSpec);
 export const EgressCredentialResource = versioned(MESH_API_VERSIONS, "EgressCredential", EgressCredentialSpec);
+export const TelemetryResource = versioned(TELEMETRY_API_VERSIONS, "Telemetry", TelemetrySpec);
 
 export type GatewayResource = z.infer<typeof GatewayResource>;
 export type VirtualServiceResource = z.infer<typeof VirtualServiceResource>;
@@ -59,6 +61,7 @@ export type RequestAuthenticationResource = z.infer<typeof RequestAuthentication
 export type PeerAuthenticationResource = z.infer<typeof PeerAuthenticationResource>;
 export type MeshConfigResource = z.infer<typeof MeshConfigResource>;
 export type EgressCredentialResource = z.infer<typeof EgressCredentialResource>;
+export type TelemetryResource = z.infer<typeof TelemetryResource>;
 export type MeshResource =
   | GatewayResource
   | VirtualServiceResource
@@ -68,7 +71,8 @@ export type MeshResource =
   | RequestAuthenticationResource
   | PeerAuthenticationResource
   | MeshConfigResource
-  | EgressCredentialResource;
+  | EgressCredentialResource
+  | TelemetryResource;
 export type MeshResourceKind = MeshResource["kind"];
 
 const SCHEMAS: Record<MeshResourceKind, z.ZodType<MeshResource>> = {
@@ -81,6 +85,7 @@ const SCHEMAS: Record<MeshResourceKind, z.ZodType<MeshResource>> = {
   PeerAuthentication: PeerAuthenticationResource,
   MeshConfig: MeshConfigResource,
   EgressCredential: EgressCredentialResource,
+  Telemetry: TelemetryResource,
 };
 
 export const RESOURCE_KINDS = Object.keys(SCHEMAS) as MeshResourceKind[];
@@ -92,7 +97,6 @@ const KNOWN_BUT_UNSUPPORTED_KINDS = new Set([
   "WorkloadEntry",
   "WorkloadGroup",
   "ProxyConfig",
-  "Telemetry",
   "WasmPlugin",
 ]);
 

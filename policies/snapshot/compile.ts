@@ -9,13 +9,15 @@ import type {
   PeerAuthenticationResource,
   RequestAuthenticationResource,
   ServiceEntryResource,
+  TelemetryResource,
   VirtualServiceResource,
 } from "../resources/resource.js";
 import { resourceRefOf } from "../resources/resource.js";
 import { ClusterRegistry } from "./compile-clusters.js";
 import { compileRoute } from "./compile-routes.js";
 import { compileEgressCredentials, compileEgressTable } from "./compile-egress.js";
-import { compileSecurity } from "./compile-security.js";
+import { compileSecurity, DEFAULT_ROOT_NAMESPACE } from "./compile-security.js";
+import { compileTelemetry } from "./compile-telemetry.js";
 import { contentVersion } from "./hash.js";
 import { hostPatternsIntersect } from "./hosts.js";
 import { buildPathIndex } from "./path-index.js";
@@ -159,6 +161,8 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
   }
 
   const credentials = compileEgressCredentials(ofKind("EgressCredential") as EgressCredentialResource[], serviceEntries, destinationRules, issues);
+  const rootNamespace = (ofKind("MeshConfig") as MeshConfigResource[])[0]?.spec.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
+  const telemetry = compileTelemetry(ofKind("Telemetry") as TelemetryResource[], rootNamespace, issues, warnings);
   if (issues.length > 0) return { ok: false, issues };
 
   for (const gateway of compiledGateways) {
@@ -175,6 +179,7 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
     ...(secured.security ? { security: secured.security } : {}),
     ...(secured.mesh ? { mesh: secured.mesh } : {}),
     ...(egress ? { egress } : {}),
+    ...(telemetry ? { telemetry } : {}),
   };
   const version = await contentVersion(JSON.stringify({ format: SNAPSHOT_FORMAT, ...body }));
   const snapshot: Snapshot = { format: SNAPSHOT_FORMAT, version, ...body };

@@ -396,6 +396,30 @@ export const EgressTable = z.object({
 });
 export type EgressTable = z.infer<typeof EgressTable>;
 
+/**
+ * One Telemetry's access-log settings (Istio's `accessLogging` plus this project's sampling and
+ * field annotations). An absent field inherits from the less specific level, as in Istio.
+ */
+export const AccessLogSettings = z.object({
+  /** `namespace/name` of the Telemetry. */
+  telemetry: z.string(),
+  disabled: z.boolean().optional(),
+  /** A CEL filter (policies/telemetry/access-log-filter.ts), checked when compiled. */
+  filter: z.string().optional(),
+  samplingPercentage: z.number().optional(),
+  fields: z.array(z.string()).optional(),
+});
+export type AccessLogSettings = z.infer<typeof AccessLogSettings>;
+
+/** Telemetry resources, by where they apply: the root namespace's (mesh-wide), then those selecting gateways by label. */
+export const TelemetryConfig = z.object({
+  accessLogging: z.object({
+    mesh: AccessLogSettings.optional(),
+    gateways: z.array(AccessLogSettings.extend({ selector: z.record(z.string(), z.string()) })),
+  }),
+});
+export type TelemetryConfig = z.infer<typeof TelemetryConfig>;
+
 export const Snapshot = z.object({
   format: z.literal(SNAPSHOT_FORMAT),
   /** Content hash of everything below; the one identifier of a config version. */
@@ -410,5 +434,7 @@ export const Snapshot = z.object({
   mesh: MeshSettings.optional(),
   /** The external hosts the egress gateway may reach (absent when no ServiceEntry is MESH_EXTERNAL). */
   egress: EgressTable.optional(),
+  /** Access logging from Telemetry resources (absent when there is none: the gateway's MESH_ACCESS_LOG_* settings apply). */
+  telemetry: TelemetryConfig.optional(),
 });
 export type Snapshot = z.infer<typeof Snapshot>;
