@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv, StreamInfo } from "../../gateway/context.js";
+import { isQuietEndpoint } from "../../gateway/telemetry/access-log-policy.js";
 import { whenResponseSent } from "../../gateway/telemetry/response-size.js";
 import type { RequestView } from "../../policies/routing/request-view.js";
 import { redactPathAndQuery } from "../../policies/telemetry/redact.js";
@@ -10,7 +11,8 @@ import { redactPathAndQuery } from "../../policies/telemetry/redact.js";
  * where to, what, the status, the bytes each way, how long, and the decision — `allowed`,
  * `denied` (with the policy or the authentication failure), `blocked` (host not registered), or
  * `failed` (refused for another reason: no config, no route in a VirtualService, bad request).
- * Unlike the access log it is never sampled, filtered or switched off.
+ * Unlike the access log it is never sampled, filtered or switched off. The egress's own
+ * `/__mesh/healthz` and `/__mesh/metrics` are not calls to anywhere, and get no line.
  */
 export type EgressDecision = "allowed" | "denied" | "blocked" | "failed";
 
@@ -18,6 +20,7 @@ export function auditLog(write: (line: Record<string, unknown>) => void, now: ()
   return async function auditLog(c, next) {
     await next();
     const stream = c.get("stream");
+    if (isQuietEndpoint(stream.detail, c.req.url)) return;
     // Absent when the request was refused before it was read (no Host, no config).
     const request = c.get("request") as RequestView | undefined;
     const url = new URL(c.req.url);
@@ -42,6 +45,10 @@ export function auditLog(write: (line: Record<string, unknown>) => void, now: ()
         decision,
         reason,
         policy: stream.authzPolicy ?? null,
+        // AUDIT policies that matched, and what dry-run policies would have decided (never enforced).
+        authz_audit: stream.authzAudit ?? null,
+        authz_dry_run_decision: stream.authzDryRunDecision ?? null,
+        authz_dry_run_policy: stream.authzDryRunPolicy ?? null,
         // Which EgressCredential was added (its name only, never a value).
         credential: stream.egressCredential ?? null,
         route: stream.routeName ?? null,

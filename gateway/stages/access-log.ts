@@ -3,7 +3,7 @@ import type { RequestView } from "../../policies/routing/request-view.js";
 import type { GatewayEnv } from "../context.js";
 import { whenResponseSent } from "../telemetry/response-size.js";
 import { redactPathAndQuery } from "../../policies/telemetry/redact.js";
-import { accessLogPolicy } from "../telemetry/access-log-policy.js";
+import { accessLogPolicyFor, isQuietEndpoint } from "../telemetry/access-log-policy.js";
 import { destinationFacts } from "../telemetry/request-facts.js";
 
 /**
@@ -11,6 +11,9 @@ import { destinationFacts } from "../telemetry/request-facts.js";
  * log fields and the mesh's decisions, read from the stream record (nothing logs mid-chain).
  * With debug headers on, the response flags and route are also returned to the caller.
  * A streamed body of unknown length is counted as it passes, and the line is written when it ends.
+ * Which requests are logged and with which fields is the Telemetry that applies to this gateway
+ * (from the request's snapshot), else the MESH_ACCESS_LOG_* settings; the gateway's own
+ * `/__mesh/healthz` and `/__mesh/metrics` are never logged (a scraper polls them).
  */
 export function accessLog(write: (line: Record<string, unknown>) => void, now: () => number): MiddlewareHandler<GatewayEnv> {
   return async function accessLog(c, next) {
@@ -25,9 +28,9 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       if (stream.cluster) c.res.headers.set("x-mesh-upstream-cluster", stream.cluster);
       c.res.headers.set("x-mesh-attempts", String(stream.attempts));
     }
-    if (settings.MESH_ACCESS_LOG === "off") return;
-    // Istio Telemetry's filter, sampling and field selection (MESH_ACCESS_LOG_FILTER/_SAMPLING/_FIELDS).
-    const policy = accessLogPolicy(settings);
+    if (settings.MESH_ACCESS_LOG === "off" || isQuietEndpoint(stream.detail, c.req.url)) return;
+    // Filter, sampling and field selection: the snapshot's Telemetry for this gateway, else MESH_ACCESS_LOG_FILTER/_SAMPLING/_FIELDS.
+    const policy = accessLogPolicyFor(settings, c.get("config")?.table.snapshot);
     const emit = (entry: Record<string, unknown>) => {
       const kept = policy.apply(entry, c.get("random"));
       if (kept) write(kept);
@@ -66,6 +69,10 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       peer_authentication: stream.peerAuthentication ?? null,
       authz_decision: stream.authzDecision ?? null,
       authz_policy: stream.authzPolicy ?? null,
+      // AUDIT policies that matched, and what dry-run policies would have decided (never enforced).
+      authz_audit: stream.authzAudit ?? null,
+      authz_dry_run_decision: stream.authzDryRunDecision ?? null,
+      authz_dry_run_policy: stream.authzDryRunPolicy ?? null,
     });
     whenResponseSent(c, now, (bytes) => emit(line(bytes)));
   };

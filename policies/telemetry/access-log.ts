@@ -36,6 +36,9 @@ export const ACCESS_LOG_FIELDS = [
   "peer_authentication",
   "authz_decision",
   "authz_policy",
+  "authz_audit",
+  "authz_dry_run_decision",
+  "authz_dry_run_policy",
 ] as const;
 
 export type AccessLogField = (typeof ACCESS_LOG_FIELDS)[number];
