@@ -1,33 +1,21 @@
-import { Hono, type MiddlewareHandler } from "hono";
-import { describe, expect, it } from "vitest";
-import { parseConfigText } from "../../../policies/config/load.js";
-import { compileSnapshot } from "../../../policies/snapshot/compile.js";
-import { CURRENT_POINTER_KEY, snapshotKey } from "../../../policies/snapshot/kv-layout.js";
-import { SnapshotSource } from "../../../gateway/config/snapshot-source.js";
-import type { GatewayEnv } from "../../../gateway/context.js";
-import { parseGatewaySettings } from "../../../gateway/env.js";
-import { GatewayError, type ResponseFlag } from "../../../gateway/errors.js";
-import { renderGatewayError } from "../../../gateway/errors-handler.js";
-import { loadConfig } from "../../../gateway/stages/load-config.js";
-import { meshEndpoints } from "../../../gateway/stages/mesh-endpoints.js";
-import { metrics } from "../../../gateway/stages/metrics.js";
-import { requestId } from "../../../gateway/stages/request-id.js";
-import { requestView } from "../../../gateway/stages/request-view.js";
-import { route } from "../../../gateway/stages/route.js";
-import { streamStart } from "../../../gateway/stages/stream-start.js";
-import { traceContext } from "../../../gateway/stages/trace-context.js";
-import { createGatewayTelemetry } from "../../../gateway/telemetry/gateway-telemetry.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestGateway, type TestGateway } from "../../support/gateway-fixture.js";
+import { startUpstream, type Upstream } from "../../support/upstream.js";
 import { gatewayYaml, virtualServiceYaml } from "../mesh-config.js";
-import { only, parseExposition } from "../../policies/telemetry/prometheus-parser.js";
+import { only, parseExposition, total, type Family } from "../../policies/telemetry/prometheus-parser.js";
 
 /**
- * A denial, as the authorization stage records it (flag `RBAC`, detail `rbac_access_denied`, the
- * decision and the policy), shows in Istio's metrics as a 403 with `response_flags="RBAC"` to
- * the route's service, and in the decision counter. The real stages run up to the route, in
- * process; a stand-in writes what the authz stage writes, so this holds as soon as it lands.
+ * A denial by a real AuthorizationPolicy (the gateway bundle in workerd, its authorization
+ * stage, a real upstream on 127.0.0.1) shows in Istio's metrics as a 403 with
+ * `response_flags="RBAC"` to the route's service, from the gateway's side only (the upstream
+ * never saw it), and in `mesh_authz_decisions_total` under the policy that denied it.
  */
 
-const config = `${gatewayYaml()}
+let payments: Upstream;
+let gateway: TestGateway;
+
+function config(upstream: Upstream): string {
+  return `${gatewayYaml()}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -37,78 +25,84 @@ spec:
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: 9 } }]
-${virtualServiceYaml("payments", ["pay.test"], `- name: pay\n  route: [{ destination: { host: payments.internal } }]`)}`;
-
-function standInAuthz(decision: "deny" | "audit" | "allow"): MiddlewareHandler<GatewayEnv> {
-  return async function authz(c, next) {
-    const stream = c.var.stream;
-    stream.authzDecision = decision;
-    stream.authzPolicy = "shop/deny-anonymous";
-    if (decision === "deny") {
-      stream.flags.push("RBAC" as ResponseFlag);
-      throw new GatewayError(403, undefined, "rbac_access_denied", "RBAC: access denied");
-    }
-    return c.text("allowed", 200);
-  };
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
+${virtualServiceYaml("payments", ["pay.test"], `- name: pay\n  route: [{ destination: { host: payments.internal } }]`)}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: deny-mallory, namespace: shop }
+spec:
+  action: DENY
+  rules:
+  - when: [{ key: "request.headers[x-caller]", values: [mallory] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: audit-refunds, namespace: shop }
+spec:
+  action: AUDIT
+  rules:
+  - to: [{ operation: { paths: ["/refund*"] } }]
+`;
 }
 
-async function gatewayWith(decision: "deny" | "audit" | "allow") {
-  const loaded = parseConfigText(config, "denial.yaml");
-  const compiled = await compileSnapshot(loaded.resources);
-  if (!compiled.ok) throw new Error(JSON.stringify(compiled.issues));
-  const kv = new Map([
-    [CURRENT_POINTER_KEY, JSON.stringify({ version: compiled.snapshot.version })],
-    [snapshotKey(compiled.snapshot.version), JSON.stringify(compiled.snapshot)],
-  ]);
-  const settings = parseGatewaySettings({});
-  const log = () => {};
-  const telemetry = createGatewayTelemetry({ settings, fetcher: fetch, now: Date.now, log });
-  const source = new SnapshotSource({ ttlMs: 5000, labels: settings.MESH_GATEWAY_LABELS });
-  const app = new Hono<GatewayEnv>();
-  app.onError(renderGatewayError(log));
-  app.use(streamStart({ settings, random: Math.random, now: Date.now }));
-  app.use(metrics(telemetry, Date.now));
-  app.use(requestId());
-  app.use(traceContext());
-  app.use(meshEndpoints(source));
-  app.use(loadConfig(source, Date.now));
-  app.use(requestView());
-  app.use(route());
-  app.use(standInAuthz(decision));
-  const pending: Promise<unknown>[] = [];
-  const env = { MESH_CONFIG: { get: async (key: string) => kv.get(key) ?? null } };
-  const ctx = { waitUntil: (promise: Promise<unknown>) => void pending.push(promise), passThroughOnException: () => {}, props: {} };
-  return {
-    async fetch(path: string, host: string) {
-      const response = await app.request(`http://${host}${path}`, { headers: { host } }, env, ctx as unknown as ExecutionContext);
-      const text = await response.text();
-      await Promise.all(pending);
-      return { status: response.status, text };
-    },
-  };
+beforeAll(async () => {
+  payments = await startUpstream({ name: "payments" });
+  gateway = await startTestGateway(config(payments));
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await payments?.close();
+});
+
+/** Scrapes until `ready` holds: a report is recorded once the response body has been sent. */
+async function scrapeUntil(ready: (metrics: Map<string, Family>) => boolean): Promise<Map<string, Family>> {
+  for (let attempt = 0; ; attempt++) {
+    const response = await gateway.fetch("/__mesh/metrics");
+    expect(response.status).toBe(200);
+    const metrics = parseExposition(await response.text());
+    if (ready(metrics) || attempt === 50) return metrics;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 describe("a denial in the metrics", () => {
-  it("is a 403 with RBAC to the route's service, and a deny in the decision counter", async () => {
-    const gateway = await gatewayWith("deny");
-    expect((await gateway.fetch("/charge", "pay.test")).status).toBe(403);
-    const metrics = parseExposition((await gateway.fetch("/__mesh/metrics", "pay.test")).text);
-    expect(only(metrics.get("istio_requests_total")!.samples, { reporter: "source" }).labels).toMatchObject({
+  it("is a 403 with RBAC to the route's service, nothing at the destination, and a deny in the decision counter", async () => {
+    const denied = await gateway.fetch("/charge", { host: "pay.test", headers: { "x-caller": "mallory" } });
+    expect(denied.status).toBe(403);
+    expect(await denied.json()).toMatchObject({ error: "rbac_access_denied", flags: "RBAC" });
+    expect(payments.requests).toHaveLength(0);
+
+    const metrics = await scrapeUntil((m) => total(m.get("istio_requests_total"), { response_flags: "RBAC" }) > 0);
+    const requests = metrics.get("istio_requests_total")!;
+    const report = only(requests.samples, { response_flags: "RBAC" });
+    expect(report.value).toBe(1);
+    expect(report.labels).toMatchObject({
+      reporter: "source",
+      source_workload: "istio-ingressgateway",
       response_code: "403",
       response_flags: "RBAC",
       destination_service: "payments.internal",
+      destination_service_name: "payments.internal",
       destination_service_namespace: "shop",
     });
-    expect(metrics.get("istio_requests_total")!.samples.filter((sample) => sample.labels.reporter === "destination")).toEqual([]);
-    expect(metrics.get("mesh_authz_decisions_total")!.samples).toEqual([{ labels: { decision: "deny", policy: "shop/deny-anonymous" }, value: 1 }]);
+    expect(requests.samples.filter((sample) => sample.labels.reporter === "destination")).toEqual([]);
+    expect(metrics.get("mesh_authz_decisions_total")!.samples).toEqual([{ labels: { decision: "deny", policy: "shop/deny-mallory" }, value: 1 }]);
+    expect(only(metrics.get("mesh_route_requests_total")!.samples, { response_flags: "RBAC" }).labels).toEqual({ route_name: "pay", response_code: "403", response_flags: "RBAC" });
   });
 
-  it("counts an audited request that went through under its own decision", async () => {
-    const gateway = await gatewayWith("audit");
-    expect((await gateway.fetch("/charge", "pay.test")).status).toBe(200);
-    const metrics = parseExposition((await gateway.fetch("/__mesh/metrics", "pay.test")).text);
-    expect(only(metrics.get("mesh_authz_decisions_total")!.samples, { decision: "audit" }).value).toBe(1);
-    expect(only(metrics.get("istio_requests_total")!.samples, { reporter: "source" }).labels.response_flags).toBe("-");
+  it("counts an allowed caller (an audited request too) as an allow, with no flag, reported at both sides", async () => {
+    expect((await gateway.fetch("/charge", { host: "pay.test", headers: { "x-caller": "alice" } })).status).toBe(200);
+    expect((await gateway.fetch("/refund/7", { host: "pay.test", headers: { "x-caller": "alice" } })).status).toBe(200);
+    expect(payments.requests.map((request) => request.path)).toEqual(["/charge", "/refund/7"]);
+
+    const metrics = await scrapeUntil((m) => total(m.get("istio_requests_total"), { reporter: "source", response_code: "200" }) >= 2);
+    const requests = metrics.get("istio_requests_total")!;
+    expect(only(requests.samples, { reporter: "source", response_code: "200" })).toMatchObject({ value: 2, labels: { response_flags: "-", destination_service: "payments.internal" } });
+    expect(only(requests.samples, { reporter: "destination", response_code: "200" }).value).toBe(2);
+    // AUDIT never changes the decision: both went through under `allow`, decided by no policy.
+    expect(only(metrics.get("mesh_authz_decisions_total")!.samples, { decision: "allow" })).toEqual({ labels: { decision: "allow", policy: "none" }, value: 2 });
+    expect(total(metrics.get("mesh_authz_decisions_total"), { decision: "deny" })).toBe(1);
   });
 });
