@@ -115,14 +115,20 @@ describe("who may call what (AuthorizationPolicy selecting istio: egressgateway)
     expect((await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: { authorization: `Bearer ${other}` } })).status).toBe(403);
   });
 
-  it("does not take a caller's own identity headers for proof", async () => {
+  it("does not take a caller's own identity headers for proof: the call is refused and never reaches the host", async () => {
+    const before = stripe.requests.length;
     const response = await egress.fetch("/v1/charges", {
       host: "api.stripe.test",
       method: "POST",
       headers: { "x-forwarded-client-cert": `URI=${API}`, "x-mesh-peer-principal": API, "x-spiffe-id": API },
     });
-    expect(response.status).not.toBe(200);
+    expect([401, 403]).toContain(response.status);
+    expect(stripe.requests.length).toBe(before);
+    // Allowed by its real identity, the same call arrives without the spoofed headers.
+    const allowed = await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: await viaProxy(api, { "x-spiffe-id": REPORTS, "x-mesh-peer-principal": REPORTS }) });
+    expect(allowed.status).toBe(200);
     expect(stripe.requests.at(-1)?.headers["x-spiffe-id"]).toBeUndefined();
+    expect(stripe.requests.at(-1)?.headers["x-mesh-peer-principal"]).toBe(API);
   });
 });
 
