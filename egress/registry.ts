@@ -1,5 +1,5 @@
-import { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, OutboundHosts, PASSTHROUGH_CLUSTER, type OutboundTrafficPolicy } from "../policies/egress/outbound.js";
-import type { Cluster, CompiledGateway, CompiledRoute, ExternalService, RetryPolicy, Snapshot } from "../policies/snapshot/schema.js";
+import { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, OutboundHosts, PASSTHROUGH_CLUSTER, PASSTHROUGH_GATEWAY, type OutboundTrafficPolicy } from "../policies/egress/outbound.js";
+import type { Cluster, CompiledRoute, ExternalService, RetryPolicy, Snapshot } from "../policies/snapshot/schema.js";
 import { ClusterState, ClusterStates } from "../gateway/upstream/cluster-state.js";
 
 /**
@@ -12,16 +12,8 @@ import { ClusterState, ClusterStates } from "../gateway/upstream/cluster-state.j
  * clusters it derives per host.
  */
 
-export { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, PASSTHROUGH_CLUSTER, type OutboundTrafficPolicy };
+export { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, PASSTHROUGH_CLUSTER, PASSTHROUGH_GATEWAY, type OutboundTrafficPolicy };
 
-/** The gateway that passthrough routes hang off; no Gateway resource has this name (it has no `/`). */
-export const PASSTHROUGH_GATEWAY: CompiledGateway = {
-  name: "egress-passthrough",
-  selector: {},
-  serverHosts: ["*"],
-  ports: [],
-  virtualHosts: { exact: {}, wildcard: [] },
-};
 
 export type OutboundTarget =
   | { kind: "registered"; service: ExternalService; port: ExternalService["ports"][number]; route: CompiledRoute }

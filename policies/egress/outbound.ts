@@ -1,5 +1,5 @@
 import { hostMatchesPattern } from "../snapshot/hosts.js";
-import type { Cluster, CompiledRoute, ExternalService, RetryPolicy, Snapshot } from "../snapshot/schema.js";
+import type { Cluster, CompiledGateway, CompiledRoute, ExternalService, RetryPolicy, Snapshot } from "../snapshot/schema.js";
 
 /**
  * The egress gateway's outbound lookup, pure: for a host (and port) that no VirtualService on the
@@ -16,6 +16,15 @@ export type OutboundTrafficPolicy = "REGISTRY_ONLY" | "ALLOW_ANY";
 export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
 export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
 export const BLOCK_ALL_ROUTE = "block_all";
+
+/** The gateway that passthrough routes hang off; no Gateway resource has this name (it has no `/`). */
+export const PASSTHROUGH_GATEWAY: CompiledGateway = {
+  name: "egress-passthrough",
+  selector: {},
+  serverHosts: ["*"],
+  ports: [],
+  virtualHosts: { exact: {}, wildcard: [] },
+};
 
 export type OutboundPlan =
   /** `derived`: a wildcard host's cluster resolved to the host asked for (not in the snapshot; keyed `host||port`). */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Endpoint, FaultPolicy, HeaderOps, LoadBalancerPolicy, OutlierDetectionPolicy, RetryPolicy } from "../snapshot/schema.js";
+import { ClusterTls, Endpoint, FaultPolicy, GatewayServerTls, HeaderOps, LoadBalancerPolicy, OutlierDetectionPolicy, PeerAuthenticationMode, RetryPolicy } from "../snapshot/schema.js";
 
 /**
  * What `explainRequest` answers: the decisions the gateway would take for one request over one
@@ -13,8 +13,28 @@ export const ExplainRequestInput = z.strictObject({
   url: z.string().min(1).max(8192),
   /** Request headers; names are case-insensitive. A `host` header wins over the URL's host, as at the gateway. */
   headers: z.record(z.string(), z.string()).default({}),
-  /** The caller's workload identity, e.g. `spiffe://mesh.local/ns/shop/sa/frontend`. */
-  peer: z.strictObject({ principal: z.string().min(1).max(2048) }).optional(),
+  /**
+   * The caller's workload identity, e.g. `spiffe://mesh.local/ns/shop/sa/frontend`, assumed
+   * verified: explain checks no certificate. `via: "mtls"` (default) is an X.509-SVID (platform
+   * mTLS, a trusted proxy's XFCC) or a service binding's `props.spiffeId`, established by peer
+   * authentication; `"jwt-svid"` is a JWT-SVID in `Authorization: Bearer`, established later, by
+   * request authentication (so it does not satisfy STRICT).
+   */
+  peer: z.strictObject({ principal: z.string().min(1).max(2048), via: z.enum(["mtls", "jwt-svid"]).default("mtls") }).optional(),
+  /**
+   * The end user's verified JWT, assumed valid (explain verifies no signature): `principal` is
+   * Istio's `<iss>/<sub>` (the issuer is everything before the last `/`); claims `iss` and `sub`
+   * follow from it, `claims` adds others (for `request.auth.claims[...]` conditions), `audiences`
+   * default to the matching jwtRule's.
+   */
+  requestPrincipal: z
+    .strictObject({
+      principal: z.string().min(3).max(2048).regex(/^.+\/[^/]+$/, "requestPrincipal.principal is '<iss>/<sub>'"),
+      audiences: z.array(z.string()).max(64).optional(),
+      claims: z.record(z.string(), z.unknown()).optional(),
+      presenter: z.string().optional(),
+    })
+    .optional(),
 });
 export type ExplainRequestInput = z.input<typeof ExplainRequestInput>;
 
@@ -80,6 +100,17 @@ export const ExplainedDestination = z.object({
   endpoints: z.array(ExplainedEndpoint),
   outlierDetection: OutlierDetectionPolicy.nullable(),
   headers: HeaderOps.optional(),
+  /** TLS origination to the endpoints (DestinationRule trafficPolicy.tls), when configured. */
+  tls: ClusterTls.nullable().optional(),
+  /** Egress only: the EgressCredential whose secret and/or JWT-SVID the egress adds to calls to this host (names only). */
+  egressCredential: z
+    .object({
+      name: z.string(),
+      inject: z.object({ header: z.string(), secretName: z.string() }).nullable(),
+      workloadIdentity: z.object({ header: z.string(), audience: z.string() }).nullable(),
+    })
+    .nullable()
+    .optional(),
 });
 
 export const Outcome = z.object({
@@ -97,6 +128,79 @@ export const RouteAnswer = z.discriminatedUnion("type", [
   z.object({ type: z.literal("redirect"), code: z.number(), location: z.string() }),
   z.object({ type: z.literal("direct"), status: z.number(), bodyBytes: z.number() }),
 ]);
+
+export const Denial = z.object({
+  /** The gateway stage that refuses. */
+  stage: z.enum(["path_normalization", "peer_authentication", "request_authentication", "egress_block", "authorization", "egress_credential"]),
+  status: z.number(),
+  flag: z.string().nullable(),
+  /** The `error` field of the gateway's JSON answer (its access log's detail). */
+  detail: z.string(),
+  message: z.string(),
+});
+export type Denial = z.infer<typeof Denial>;
+
+export const AuthzDecisionView = z.object({
+  allowed: z.boolean(),
+  reason: z.enum(["deny-matched", "allow-matched", "no-allow-matched", "no-policy"]),
+  policy: z.string().optional(),
+  rule: z.number().optional(),
+  audit: z.array(z.string()),
+  missing: z.enum(["request", "peer"]).optional(),
+});
+
+/**
+ * Security for the requests routed to destinations of one namespace (policies are scoped by the
+ * destination's namespace), evaluated with the functions the gateway's stages call
+ * (policies/authz/*): peer authentication, request authentication, authorization.
+ */
+export const SecurityVerdict = z.object({
+  namespace: z.string(),
+  /** The destinations (clusters) in this namespace; empty for a redirect or direct response. */
+  clusters: z.array(z.string()),
+  /** False when the snapshot has no MeshConfig, security policy or server TLS: the gateway then skips all three stages. */
+  enforced: z.boolean(),
+  peerAuthentication: z.object({
+    mode: PeerAuthenticationMode.exclude(["UNSET"]),
+    /** PeerAuthentications that apply (mesh-wide, this gateway's, the namespace's). */
+    policies: z.array(z.string()),
+    serverTls: GatewayServerTls.nullable(),
+    required: z.boolean(),
+    /** The peer identity authorization sees (the SPIFFE ID), or null. */
+    peer: z.string().nullable(),
+  }),
+  requestAuthentication: z.object({
+    policies: z.array(z.string()),
+    issuers: z.array(z.string()),
+    /** Token locations of these rules (and the JWT-SVID's) that the described request fills. */
+    tokensPresent: z.array(z.string()),
+    /** The request principal authorization sees (`<iss>/<sub>`), or null. */
+    requestPrincipal: z.string().nullable(),
+  }),
+  authorization: z.object({
+    policies: z.array(z.object({ name: z.string(), action: z.enum(["ALLOW", "DENY", "AUDIT"]), dryRun: z.boolean(), matched: z.boolean(), rule: z.number().nullable() })),
+    /** Null when no AuthorizationPolicy applies (or authorization is not reached). */
+    decision: AuthzDecisionView.nullable(),
+    /** What the dry-run policies would decide (recorded, never enforced). */
+    dryRun: AuthzDecisionView.nullable(),
+  }),
+  /** The refusal, when one of these stages (or the egress's block) refuses. */
+  denial: Denial.nullable(),
+  /** What explain took for granted (signatures, trust bundles, secrets). */
+  assumptions: z.array(z.string()),
+});
+export type SecurityVerdict = z.infer<typeof SecurityVerdict>;
+
+export const EgressLookup = z.object({
+  /** How the egress found the destination: a VirtualService on its Gateway, a MESH_EXTERNAL ServiceEntry, ALLOW_ANY passthrough, or blocked. */
+  kind: z.enum(["virtual_service", "registered", "passthrough", "blocked"]),
+  outboundTrafficPolicy: z.enum(["REGISTRY_ONLY", "ALLOW_ANY"]),
+  /** The ServiceEntry (`namespace/name`) and host pattern that declared the host. */
+  serviceEntry: z.string().nullable(),
+  serviceHost: z.string().nullable(),
+  port: z.number().nullable(),
+  cluster: z.string().nullable(),
+});
 
 export const Explanation = z.object({
   version: z.string(),
@@ -120,6 +224,10 @@ export const Explanation = z.object({
   /** The possible answers with their probabilities (they sum to 1). */
   outcomes: z.array(Outcome),
   peer: z.object({ principal: z.string(), note: z.string() }).nullable(),
+  /** The egress gateway's lookup, when the labels select the egress (`istio=egressgateway`). */
+  egress: EgressLookup.nullable(),
+  /** Peer and request authentication and authorization, per destination namespace (empty when the request is not routed). */
+  security: z.array(SecurityVerdict),
   notes: z.array(z.string()),
 });
 export type Explanation = z.infer<typeof Explanation>;

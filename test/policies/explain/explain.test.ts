@@ -171,7 +171,7 @@ spec:
 
   it("explains for the gateway workload's labels, the Host header wins over the URL, and /__mesh/ is never routed", async () => {
     const snapshot = await snapshotWith(`- route: [${dest("v1")}]`);
-    const otherWorkload = explainRequest(snapshot, { url: "http://reviews.example.com/" }, { labels: { istio: "egressgateway" } });
+    const otherWorkload = explainRequest(snapshot, { url: "http://reviews.example.com/" }, { labels: { istio: "canary-gateway" } });
     expect(otherWorkload.gateways[0]).toMatchObject({ selected: false });
     expect(otherWorkload.notes.join("\n")).toContain("no Gateway's selector matches");
     expect(otherWorkload.outcomes[0]).toMatchObject({ status: 404, flag: "NR" });
