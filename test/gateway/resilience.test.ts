@@ -115,7 +115,8 @@ describe("fault injection", () => {
     const response = await gateway.fetch("/", { host: "faults.test", headers: { "x-fault": "abort" } });
     expect(response.status).toBe(503);
     expect(flags(response)).toBe("FI");
-    expect(await response.text()).toMatch(/fault filter abort/);
+    // The refusal names the route whose fault fired (Istio's http[].name, shown in logs and errors).
+    expect(await response.json()).toMatchObject({ error: "fault_filter_abort", message: expect.stringMatching(/fault filter abort/), flags: "FI", route: "abort" });
     expect(healthy.requests).toHaveLength(0);
   });
 

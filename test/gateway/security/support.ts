@@ -95,8 +95,8 @@ ${extra}
 }
 
 /** The gateway's JSON refusal: `{ error, message, flags }`. */
-export async function refusalOf(response: Response): Promise<{ error: string; message: string; flags: string }> {
-  return (await response.json()) as { error: string; message: string; flags: string };
+export async function refusalOf(response: Response): Promise<{ error: string; message: string; flags: string; route?: string }> {
+  return (await response.json()) as { error: string; message: string; flags: string; route?: string };
 }
 
 export async function echoOf(response: Response): Promise<UpstreamEcho> {
