@@ -6,6 +6,24 @@ import { gatewayYaml, serviceYaml, virtualServiceYaml } from "./mesh-config.js";
 /** The access log: one JSON line per request with Envoy's fields and the mesh's decisions. */
 
 let upstream: Upstream;
+
+/** An AUDIT policy on /audited/*, and a dry-run DENY on /audited/secret: recorded, never enforced. */
+const AUDIT_POLICIES = `
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: audit-orders, namespace: istio-system }
+spec:
+  action: AUDIT
+  rules: [{ to: [{ operation: { paths: ["/audited/*"] } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: would-deny, namespace: istio-system, annotations: { "istio.io/dry-run": "true" } }
+spec:
+  action: DENY
+  rules: [{ to: [{ operation: { paths: ["/audited/secret"] } }] }]
+`;
 let gateway: TestGateway;
 
 beforeAll(async () => {
@@ -19,7 +37,8 @@ beforeAll(async () => {
         `- name: retried
   retries: { attempts: 2, retryOn: 5xx }
   route: [{ destination: { host: app.internal, subset: v1 } }]`,
-      ),
+      ) +
+      AUDIT_POLICIES,
     { captureLogs: true },
   );
 });
@@ -67,6 +86,30 @@ describe("access log", () => {
     expect(line.trace_id).toMatch(/^[0-9a-f]{32}$/);
     expect(typeof line.duration).toBe("number");
     expect(JSON.stringify(gateway.logs)).not.toContain("secret-token");
+  });
+
+  it("records the AUDIT policies that matched and what a dry-run policy would have decided", async () => {
+    const audited = await gateway.fetch("/audited/secret", { host: "app.test", headers: { "x-request-id": "log-audit" } });
+    expect(audited.status).toBe(200);
+    expect(await logLineFor("log-audit")).toMatchObject({
+      authz_decision: "allow",
+      authz_audit: "istio-system/audit-orders",
+      authz_dry_run_decision: "deny",
+      authz_dry_run_policy: "istio-system/would-deny",
+    });
+    await gateway.fetch("/plain", { host: "app.test", headers: { "x-request-id": "log-plain" } });
+    expect(await logLineFor("log-plain")).toMatchObject({ authz_audit: null, authz_dry_run_decision: "allow", authz_dry_run_policy: null });
+  });
+
+  it("writes no line for the gateway's own health and metrics endpoints", async () => {
+    for (const path of ["/__mesh/healthz", "/__mesh/metrics"]) {
+      const response = await gateway.fetch(path, { headers: { "x-request-id": `log-own-${path.slice("/__mesh/".length)}` } });
+      expect(response.status).toBe(200);
+    }
+    // Another gateway endpoint (a 404) is still logged, and written after the two above.
+    await gateway.fetch("/__mesh/nothing-here", { headers: { "x-request-id": "log-own-404" } });
+    expect(await logLineFor("log-own-404")).toMatchObject({ response_code: 404, response_code_details: "mesh_endpoint" });
+    expect(gateway.logs.filter((entry) => String(entry.request_id).startsWith("log-own-") && entry.request_id !== "log-own-404")).toEqual([]);
   });
 
   it("records the flag and detail of a refused request", async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACCESS_LOG_FIELDS } from "../../../policies/telemetry/access-log.js";
 import { startTestGateway, type TestGateway } from "../../support/gateway-fixture.js";
 import { startUpstream, type Upstream } from "../../support/upstream.js";
-import { gatewayYaml, serviceYaml, virtualServiceYaml } from "../mesh-config.js";
+import { binomialTolerance, gatewayYaml, serviceYaml, virtualServiceYaml } from "../mesh-config.js";
 
 /**
  * The access log as Istio's Telemetry resource shapes it: Envoy's default fields plus the route,
@@ -75,6 +75,48 @@ describe("access log fields", () => {
     for (const secret of ["very-secret", "another-secret", "cookie-secret"]) expect(everything).not.toContain(secret);
   });
 
+  it("gives Envoy's fields the values of the request that was served", async () => {
+    upstream.delayMs(40);
+    const body = "name=widget&count=3";
+    const before = Date.now();
+    let received: string;
+    try {
+      const response = await gateway.fetch("/orders", {
+        method: "POST",
+        host: "app.test",
+        body,
+        headers: { "content-type": "application/x-www-form-urlencoded", "x-request-id": "obs-values", "user-agent": "obs-test/1.0", "x-forwarded-for": "198.51.100.9, 10.0.0.1" },
+      });
+      expect(response.status).toBe(200);
+      received = await response.text();
+    } finally {
+      upstream.setBehaviour(null);
+    }
+    const after = Date.now();
+    const line = (await lineFor(gateway, "obs-values"))!;
+    expect(line).toMatchObject({
+      method: "POST",
+      protocol: "HTTP/1.1",
+      path: "/orders",
+      response_code: 200,
+      bytes_received: new TextEncoder().encode(body).byteLength,
+      bytes_sent: new TextEncoder().encode(received).byteLength,
+      x_forwarded_for: "198.51.100.9, 10.0.0.1",
+      user_agent: "obs-test/1.0",
+      authority: "app.test",
+      upstream_host: `127.0.0.1:${upstream.port}`,
+      attempts: 1,
+    });
+    // The upstream took 40 ms: the gateway saw at least that, and the whole request took no less, nor longer than the client waited.
+    const started = Date.parse(line.start_time as string);
+    expect(line.start_time).toBe(new Date(started).toISOString());
+    expect(started).toBeGreaterThanOrEqual(before - 5);
+    expect(started).toBeLessThanOrEqual(after);
+    expect(line.upstream_service_time).toBeGreaterThanOrEqual(40);
+    expect(line.duration).toBeGreaterThanOrEqual(line.upstream_service_time as number);
+    expect(line.duration).toBeLessThanOrEqual(after - before + 5);
+  });
+
   it("names the route's service for a request refused before a destination was drawn", async () => {
     await gateway.fetch("/abort", { host: "app.test", headers: { "x-request-id": "obs-2" } });
     expect(await lineFor(gateway, "obs-2")).toMatchObject({ response_code: 503, response_flags: "FI", destination_service: "app.internal", destination_subset: "v1" });
@@ -94,6 +136,25 @@ describe("access log settings", () => {
       expect(await lineFor(gateway, "f-abort")).toEqual({ request_id: "f-abort", response_code: 503, response_flags: "FI", route_name: "abort" });
       expect(await lineFor(gateway, "f-audit")).toEqual({ request_id: "f-audit", response_code: 200, response_flags: "-", route_name: "main" });
       expect(gateway.logs.find((entry) => entry.request_id === "f-ok")).toBeUndefined();
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("samples about the configured share at 30%, within a tolerance derived from the sample size", async () => {
+    const gateway = await startTestGateway(config(), { captureLogs: true, bindings: { MESH_ACCESS_LOG_SAMPLING: "30" } });
+    try {
+      const n = 300;
+      for (let batch = 0; batch < n; batch += 25) {
+        await Promise.all(
+          Array.from({ length: Math.min(25, n - batch) }, (_, index) =>
+            gateway.fetch("/x", { host: "app.test", headers: { "x-request-id": `s30-${batch + index}` } }).then((response) => response.arrayBuffer()),
+          ),
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const logged = new Set(gateway.logs.map((entry) => entry.request_id).filter((id) => typeof id === "string" && id.startsWith("s30-")));
+      expect(Math.abs(logged.size - n * 0.3)).toBeLessThanOrEqual(binomialTolerance(n, 0.3));
     } finally {
       await gateway.close();
     }
