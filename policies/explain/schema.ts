@@ -178,6 +178,7 @@ export const SecurityVerdict = z.object({
     requestPrincipal: z.string().nullable(),
   }),
   authorization: z.object({
+    /** Every AuthorizationPolicy that applies, whether it matches the request on its own, and by which rule (null for AUDIT). */
     policies: z.array(z.object({ name: z.string(), action: z.enum(["ALLOW", "DENY", "AUDIT"]), dryRun: z.boolean(), matched: z.boolean(), rule: z.number().nullable() })),
     /** Null when no AuthorizationPolicy applies (or authorization is not reached). */
     decision: AuthzDecisionView.nullable(),
