@@ -71,7 +71,7 @@ beforeAll(async () => {
     host: "127.0.0.1",
     port: 0,
     cf: false,
-    handleRuntimeStdio(stdout, stderr) {
+    handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
       createInterface({ input: stdout }).on("line", (line) => {
         try {
           logs.push(JSON.parse(line) as Record<string, unknown>);
