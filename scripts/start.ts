@@ -13,7 +13,7 @@ import { readResourceText } from "../control/store/read-text.js";
 import { formatConfigIssue, type ConfigIssue } from "../policies/errors.js";
 import type { Snapshot } from "../policies/snapshot/schema.js";
 import { egressSecret } from "./demo/secrets.js";
-import { DEMO_SERVICES, PARTNER_HOST, partnerStandIn, startDemoServices, type RunningDemo } from "./demo/services.js";
+import { DEMO_PORT_COUNT, demoServices, parseDemoPortBase, PARTNER_HOST, partnerStandIn, rebaseDemoPorts, startDemoServices, type RunningDemo } from "./demo/services.js";
 import { bundleWorker, REPO_ROOT } from "./lib/bundle-worker.js";
 import { localCa, meshTrustDomain, withCaBundle } from "./lib/local-ca.js";
 import { formatLabels, WRANGLER_DEFAULTS } from "./lib/local-gateway.js";
@@ -35,7 +35,8 @@ const USAGE = `usage: npm start [-- --config FILE ...] [--no-demo] [--persist-to
   --config FILE       Istio resources (YAML or JSON) to serve; repeat it for several files, applied
                       together. Default examples/bookinfo.yaml and examples/egress.yaml.
                       Applied through the control API as the whole config (apply --prune).
-  --no-demo           do not start the demo backends (127.0.0.1:9080-9086, the stand-in API on 9087)
+  --no-demo           do not start the demo backends (127.0.0.1:9080-9086, the stand-in API on 9087;
+                      DEMO_PORT_BASE moves them)
   --persist-to DIR    where local KV and the control plane's store live; default .mesh/store
   -h, --help          show this help
 
@@ -43,6 +44,9 @@ environment:
   INGRESS_PORT        port of the gateway on 127.0.0.1 (default 8787)
   EGRESS_PORT         port of the egress gateway on 127.0.0.1 (default 8788)
   CONTROL_PORT        port of the control API on 127.0.0.1 (default 8789)
+  DEMO_PORT_BASE      first port of the demo backends (default 9080): they take it and the next 7,
+                      and the default config's endpoint ports are rewritten to follow (a --config
+                      file is used as written)
   MESH_ADMIN_TOKEN    the control API's admin token (default: generated once, kept in .mesh/admin-token)
   MESH_READER_TOKEN   its read-only token (default: generated once, kept in .mesh/reader-token)
   MESH_CONFIG_TTL_MS  how often the gateway re-reads the config pointer (default 1000 locally)
@@ -105,9 +109,22 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  const demoBase = parseDemoPortBase(process.env.DEMO_PORT_BASE);
+  if ("error" in demoBase) {
+    console.error(demoBase.error);
+    return 2;
+  }
+  if (args.demo) {
+    const clash = ports.find(([, value]) => value! >= demoBase.base && value! < demoBase.base + DEMO_PORT_COUNT);
+    if (clash) {
+      console.error(`${clash[0]} (${clash[1]}) is one of the demo's ports ${demoBase.base}-${demoBase.base + DEMO_PORT_COUNT - 1}: move one of them (DEMO_PORT_BASE moves the demo)`);
+      return 2;
+    }
+  }
   const ttlMs = process.env.MESH_CONFIG_TTL_MS || LOCAL_TTL_MS;
 
-  const checked = await checkConfig(configFiles);
+  // The shipped demo config names the demo services' ports: it follows DEMO_PORT_BASE.
+  const checked = await checkConfig(configFiles, isDefaultConfig ? (text) => rebaseDemoPorts(text, demoBase.base) : (text) => text);
   if (!checked) return 1;
   const { text: configText, snapshot } = checked;
   const labels = WRANGLER_DEFAULTS.vars.MESH_GATEWAY_LABELS;
@@ -151,7 +168,7 @@ async function main(): Promise<number> {
   let applied: WriteResult;
   try {
     // The partner stand-in expects the credential the egress injects (EgressCredential partner).
-    if (args.demo) demo = await startDemoServices([...DEMO_SERVICES, partnerStandIn(`Bearer ${partnerKey.value}`)]);
+    if (args.demo) demo = await startDemoServices([...demoServices(demoBase.base), partnerStandIn(`Bearer ${partnerKey.value}`, demoBase.base + DEMO_PORT_COUNT - 1)]);
     const [gatewayScript, controlScript, egressScript] = await Promise.all([
       bundleWorker(),
       bundleWorker({ entry: CONTROL_DEFAULTS.entry }),
@@ -225,7 +242,8 @@ async function main(): Promise<number> {
   const keyNote = partnerKey.from === "env" ? "from PARTNER_API_KEY" : `${partnerKey.generated ? "generated, " : ""}kept in ${displayPath(partnerKey.file)}`;
   console.log(`  egress    secrets MESH_JWT_SVID_KEY (the mesh CA's JWT-SVID key) and PARTNER_API_KEY (${keyNote}; the demo credential for ${PARTNER_HOST})`);
   console.log(`  api docs  ${control}/docs`);
-  console.log(`  metrics   ${base}/__mesh/metrics  (the gateway: Istio's standard metrics, Prometheus text)`);
+  console.log(`  metrics   ${base}/__mesh/metrics  (the ingress gateway: Istio's standard metrics, Prometheus text)`);
+  console.log(`            ${egress}/__mesh/metrics  (the egress gateway, the same metrics)`);
   console.log(`            ${control}/v1/metrics  (the control plane; send a token: Authorization: Bearer <reader token>)`);
   console.log(`  dashboard ${control}/__mesh/dashboard${reader.from === "env" ? "  (paste the reader token)" : `#token=${reader.token}`}`);
   console.log(`  top       npx meshctl top  (rate, errors, p50/p99 per destination, refreshing)`);
@@ -257,11 +275,11 @@ async function main(): Promise<number> {
  * and compiler, as one whole config, sent as one multi-document body as meshctl sends several
  * files), before anything starts; prints every issue, located in its own file, if it is invalid.
  */
-async function checkConfig(files: readonly string[]): Promise<{ text: string; snapshot: Snapshot } | undefined> {
+async function checkConfig(files: readonly string[], transform: (text: string) => string): Promise<{ text: string; snapshot: Snapshot } | undefined> {
   const sources: { name: string; text: string }[] = [];
   for (const file of files) {
     try {
-      sources.push({ name: displayPath(file), text: await readFile(file, "utf8") });
+      sources.push({ name: displayPath(file), text: transform(await readFile(file, "utf8")) });
     } catch (error) {
       console.error(`cannot read config ${displayPath(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       return undefined;
