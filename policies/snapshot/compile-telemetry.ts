@@ -15,7 +15,8 @@ import type { AccessLogSettings, TelemetryConfig } from "./schema.js";
  *
  * Of `accessLogging[]`, the entries whose `match.mode` covers a gateway (CLIENT or
  * CLIENT_AND_SERVER: Istio counts a gateway's requests as client ones) apply; a Telemetry may
- * have one such entry. Sampling and field selection, which Istio's accessLogging lacks, come
+ * have one such entry, and one without configures nothing (the level below, or the gateway's
+ * MESH_ACCESS_LOG_* settings, decide). Sampling and field selection, which Istio's accessLogging lacks, come
  * from two annotations on the Telemetry, so the resource stays one Istio accepts.
  */
 
@@ -48,6 +49,7 @@ export function compileTelemetry(
       continue;
     }
     const settings = accessLogSettingsOf(telemetry, name, issues, warnings);
+    if (!settings) continue;
     if (!hasSelector) {
       if (mesh) {
         issues.push({
@@ -77,7 +79,8 @@ export function compileTelemetry(
   return { accessLogging: { ...(mesh ? { mesh } : {}), gateways } };
 }
 
-function accessLogSettingsOf(telemetry: TelemetryResource, name: string, issues: ConfigIssue[], warnings: ConfigIssue[]): AccessLogSettings {
+/** The Telemetry's settings for the gateways' access log, or undefined when it has no accessLogging entry for them (then it configures nothing). */
+function accessLogSettingsOf(telemetry: TelemetryResource, name: string, issues: ConfigIssue[], warnings: ConfigIssue[]): AccessLogSettings | undefined {
   const ref = resourceRefOf(telemetry);
   const settings: AccessLogSettings = { telemetry: name };
   let applied: number | undefined;
@@ -106,6 +109,17 @@ function accessLogSettingsOf(telemetry: TelemetryResource, name: string, issues:
   });
 
   const annotations = telemetry.metadata.annotations ?? {};
+  if (applied === undefined) {
+    for (const annotation of [ACCESS_LOG_SAMPLING_ANNOTATION, ACCESS_LOG_FIELDS_ANNOTATION].filter((key) => annotations[key] !== undefined)) {
+      warnings.push({
+        code: "WARN_CONFIG_NOT_SERVED",
+        resource: ref,
+        path: `metadata.annotations["${annotation}"]`,
+        message: "ignored: this Telemetry has no accessLogging entry for gateways (add `accessLogging: [{}]`)",
+      });
+    }
+    return undefined;
+  }
   const sampling = annotations[ACCESS_LOG_SAMPLING_ANNOTATION];
   if (sampling !== undefined) {
     const percent = sampling.trim() === "" ? Number.NaN : Number(sampling);
