@@ -65,7 +65,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --out FILE           where to write the results JSON
   --docs FILE          also write the Markdown report there (default: docs/performance.md in a full run only)
   --no-docs            never write the Markdown report
-  --profile            also CPU-profile gateway-full in workerd (inspector) and print its hot spots
+  --profile            also CPU-profile the gateway candidates in workerd (inspector) and print their hot spots
   --bundle FILE        run the gateway candidates from this bundle (e.g. another branch's
                        \`wrangler deploy --dry-run --outdir D\` D/index.js) instead of building this tree's
   --baseline FILE      also run gateway-minimal and gateway-full from this bundle (e.g. the last commit's),

@@ -308,8 +308,8 @@ function targets(rows: (CandidateRow | SkippedRow)[], micro: MicroResults | unde
     const spreadLast = micro.match.spread.bySize[largest]!.last;
     const worst = micro.match["one-host-headers"].bySize[largest]!.last;
     list.push({
-      target: `matching at ${Number(largest).toLocaleString("en-US")} routes within a few µs`,
-      measured: `${fmt(spreadLast.median_ns / 1000, 2)} µs median (p99 ${fmt(spreadLast.p99_ns / 1000, 2)}) in gateway-full's layout; ${fmt(worst.median_ns / 1000, 0)} µs when all routes share one host and path`,
+      target: `matching at ${Number(largest).toLocaleString("en-US")} routes within a few µs (gateway-full's layout)`,
+      measured: `${fmt(spreadLast.median_ns / 1000, 2)} µs median (p99 ${fmt(spreadLast.p99_ns / 1000, 2)}); not met when all routes share one host and path and differ only by a header: ${fmt(worst.median_ns / 1000, 0)} µs (a linear scan, as in Envoy)`,
       met: spreadLast.median_ns <= 5000,
     });
     const compile = micro.compile[micro.compile.length - 1]!;
