@@ -1,3 +1,4 @@
+import { jwtSvidLocationsOf, locationKey, type TokenLocation } from "../../policies/identity/token-location.js";
 import type { JWK } from "jose";
 import { selectPolicies, type ApplicablePolicies } from "../../policies/authz/scope.js";
 import { base64ToBytes } from "../../policies/identity/encoding.js";
@@ -75,6 +76,9 @@ export class SnapshotSecurity {
   readonly paths: PathNormalizationOptions;
   readonly gatewayId: string;
   readonly jwtSvidAudiences: string[];
+  /** Where callers put JWT-SVIDs (MeshConfig `jwtSvid.fromHeaders`, default `Authorization: Bearer`). */
+  readonly jwtSvidLocations: TokenLocation[];
+  readonly jwtSvidLocationKeys: ReadonlySet<string>;
   /** Lowercase names of the headers the gateway owns (identity headers and the JWT output headers of every RequestAuthentication). */
   readonly ownedHeaders: ReadonlySet<string>;
   readonly trustDomains: string[];
@@ -94,6 +98,8 @@ export class SnapshotSecurity {
     const trustDomain = config?.trustDomain ?? "cluster.local";
     this.gatewayId = state.options.settings.MESH_GATEWAY_SPIFFE_ID ?? `spiffe://${trustDomain}/ns/${config?.rootNamespace ?? "istio-system"}/sa/${state.options.serviceAccount ?? DEFAULT_GATEWAY_SERVICE_ACCOUNT}`;
     this.jwtSvidAudiences = [this.gatewayId, ...(config?.jwtSvidAudiences ?? [])];
+    this.jwtSvidLocations = jwtSvidLocationsOf(config);
+    this.jwtSvidLocationKeys = new Set(this.jwtSvidLocations.map(locationKey));
     this.trustDomains = config ? [config.trustDomain, ...config.trustDomainAliases] : [];
     const owned = new Set<string>(IDENTITY_HEADERS);
     for (const policy of config?.requestAuthentications ?? []) {

@@ -7,7 +7,7 @@ import { IdentityError, JwtError } from "../../policies/identity/errors.js";
 import { decodeUnverified, END_USER_JWT_ALGORITHMS, verifyJwt } from "../../policies/identity/jwt.js";
 import { verifyJwtSvid } from "../../policies/identity/jwt-svid.js";
 import { parseSpiffeId } from "../../policies/identity/spiffe-id.js";
-import { extractTokens, JWT_SVID_LOCATION, locationKey, type TokenLocation } from "../../policies/identity/token-location.js";
+import { extractTokens, locationKey, type TokenLocation } from "../../policies/identity/token-location.js";
 import type { CompiledJwtRule } from "../../policies/snapshot/schema.js";
 import type { GatewayEnv } from "../context.js";
 import { GatewayError } from "../errors.js";
@@ -39,7 +39,7 @@ export function requestAuthentication(state: SecurityState, now: () => number): 
     if (!security.config) return next();
     const rules = (identity.policies ?? security.policies(identity.namespace))!.request.flatMap((policy) => policy.jwtRules);
     const ruleLocations = rules.map((rule) => ({ rule, keys: new Set(locationsOf(rule).map(locationKey)) }));
-    const locations = [...rules.flatMap(locationsOf), JWT_SVID_LOCATION];
+    const locations = [...rules.flatMap(locationsOf), ...security.jwtSvidLocations];
     const url = new URL(c.req.url);
     const view = c.get("request");
     const cookies = c.req.raw.headers.get("cookie");
@@ -79,7 +79,7 @@ export function requestAuthentication(state: SecurityState, now: () => number): 
         continue;
       }
       const trustDomain = typeof payload.sub === "string" ? /^spiffe:\/\/([^/]*)/.exec(payload.sub)?.[1] : undefined;
-      if (key === locationKey(JWT_SVID_LOCATION) && trustDomain !== undefined && security.verifiesJwtSvidsOf(trustDomain)) {
+      if (security.jwtSvidLocationKeys.has(key) && trustDomain !== undefined && security.verifiesJwtSvidsOf(trustDomain)) {
         const svid = await verifyWorkload(state, security, token, time, skew, background).catch((error: unknown) => {
           throw unauthenticated(error, host);
         });

@@ -57,5 +57,10 @@ export const DEFAULT_TOKEN_LOCATIONS: TokenLocation[] = [
   { kind: "param", name: "access_token" },
 ];
 
-/** Where JWT-SVIDs travel (JWT-SVID §5.2). */
+/** Where JWT-SVIDs travel by default (JWT-SVID §5.2). */
 export const JWT_SVID_LOCATION: TokenLocation = { kind: "header", name: "authorization", prefix: "Bearer " };
+
+/** Where a config's JWT-SVIDs travel: MeshConfig `jwtSvid.fromHeaders`, else the default. */
+export function jwtSvidLocationsOf(config: { jwtSvidFromHeaders?: readonly { name: string; prefix: string }[] | undefined } | undefined): TokenLocation[] {
+  return config?.jwtSvidFromHeaders ? config.jwtSvidFromHeaders.map((header) => ({ kind: "header", name: header.name, prefix: header.prefix })) : [JWT_SVID_LOCATION];
+}

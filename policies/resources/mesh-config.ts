@@ -95,8 +95,20 @@ export const MeshConfigSpec = istioObject(
     }).optional(),
     outboundTrafficPolicy: istioObject({ mode: z.enum(["ALLOW_ANY", "REGISTRY_ONLY"]).default("ALLOW_ANY") }).optional(),
     defaultHttpRetryPolicy: HTTPRetry.optional(),
-    /** This project's addition: the audiences a JWT-SVID presented to the gateway may carry (besides the gateway's own SPIFFE ID). */
-    jwtSvid: istioObject({ audiences: z.array(z.string().min(1)).min(1) }).optional(),
+    /**
+     * This project's addition, for JWT-SVIDs presented to the gateways: the audiences they may
+     * carry (besides the gateway's own SPIFFE ID), and where callers put them (`fromHeaders`, as
+     * a RequestAuthentication's jwtRules do; default `Authorization: Bearer`, JWT-SVID §5.2).
+     */
+    jwtSvid: istioObject({
+      audiences: z.array(z.string().min(1)).min(1).optional(),
+      fromHeaders: z
+        .array(istioObject({ name: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "not a valid header name").transform((name) => name.toLowerCase()), prefix: z.string().optional() }))
+        .min(1)
+        .refine((headers) => new Set(headers.map((header) => header.name)).size === headers.length, { message: "a header is listed twice" })
+        .refine((headers) => headers.every((header) => !header.name.startsWith("x-mesh-") && header.name !== "x-forwarded-client-cert"), { message: "x-mesh-* and x-forwarded-client-cert are the gateway's own headers" })
+        .optional(),
+    }).optional(),
     /**
      * This project's addition: who may obtain which SVID from the mesh CA (POST /v1/svid/*)
      * without the admin token. Each entry lets the holder of a registration token (stored as

@@ -191,6 +191,7 @@ export function compileSecurity(input: SecurityInput, issues: ConfigIssue[], war
       rootNamespace,
       pathNormalization: spec?.pathNormalization ?? { normalization: "BASE", escapedSlashes: "REJECT" },
       jwtSvidAudiences: spec?.jwtSvid?.audiences ?? [],
+      ...(spec?.jwtSvid?.fromHeaders ? { jwtSvidFromHeaders: spec.jwtSvid.fromHeaders.map((header) => ({ name: header.name, prefix: header.prefix ?? "" })) } : {}),
       trustBundles: compileTrustBundles(meshConfig, trustDomain, trustDomainAliases),
       gatewayTls,
       peerAuthentications,

@@ -344,6 +344,8 @@ export const SecurityConfig = z.object({
   pathNormalization: z.object({ normalization: z.enum(["NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"]), escapedSlashes: z.enum(["REJECT", "KEEP"]) }),
   /** Audiences accepted in JWT-SVIDs besides the gateway's own SPIFFE ID. */
   jwtSvidAudiences: Strings,
+  /** Where JWT-SVIDs are read from; absent: `Authorization: Bearer`. */
+  jwtSvidFromHeaders: z.array(z.object({ name: z.string(), prefix: z.string() })).optional(),
   trustBundles: z.array(CompiledTrustBundle),
   /** Gateway name (`namespace/name`) → its servers' client-certificate requirements. */
   gatewayTls: z.record(z.string(), z.array(GatewayServerTls)),
