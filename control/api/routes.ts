@@ -167,7 +167,7 @@ export const ROUTES = {
     operationId: "explain",
     summary: "Explain how a request would be handled",
     description:
-      "For a request (method, URL, headers, optional peer identity) and a version: which Gateway accepted the host, which VirtualService and route matched (and the first failing condition of every route tried before), which destinations and endpoints can be chosen with what probability, which faults, retries, timeouts and mirrors apply, and every possible outcome with its probability.",
+      "For a request (method, URL, headers, optional peer identity and request principal, both taken as verified) and a version: which Gateway accepted the host, which VirtualService and route matched (and the first failing condition of every route tried before), which destinations and endpoints can be chosen with what probability, which faults, retries, timeouts and mirrors apply, what peer authentication, request authentication and AuthorizationPolicy decide (the policies that matched, the decision, the gateway's status and flag), and every possible outcome with its probability. With gatewayLabels istio=egressgateway: the egress's lookup (ServiceEntry, REGISTRY_ONLY block, ALLOW_ANY), TLS origination and EgressCredentials.",
     access: "read",
     body: { schema: ExplainRequest, mediaTypes: JSON_TYPES, description: "the request to explain" },
     ok: { description: "the explanation", schema: ExplainResult },

@@ -108,7 +108,7 @@ export const RollbackRequest = z.strictObject({ version: z.string().min(1).max(1
 export const ExplainRequest = z
   .strictObject({
     version: z.string().min(1).max(128).optional().describe("default: the current version"),
-    gatewayLabels: z.record(z.string(), z.string()).optional().describe("the gateway workload's labels; default istio=ingressgateway"),
+    gatewayLabels: z.record(z.string(), z.string()).optional().describe("the gateway workload's labels; default istio=ingressgateway; istio=egressgateway explains for the egress gateway"),
     request: ExplainRequestInput,
   })
   .meta({ id: "ExplainRequest" });

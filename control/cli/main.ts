@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { formatConfigIssue } from "../../policies/errors.js";
+import { kindUsage } from "../api/kinds.js";
 import { apply } from "./commands/apply.js";
 import { diff } from "./commands/diff.js";
 import { explain } from "./commands/explain.js";
@@ -40,6 +41,9 @@ const OPTIONS = {
   request: { type: "string", short: "X" },
   header: { type: "string", short: "H", multiple: true },
   peer: { type: "string" },
+  "peer-via": { type: "string" },
+  "request-principal": { type: "string" },
+  egress: { type: "boolean" },
   version: { type: "string" },
   labels: { type: "string" },
   gateway: { type: "string", multiple: true },
@@ -63,13 +67,17 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   apply: { run: apply, options: ["filename", "prune", "if-match", "dry-run"], usage: "apply -f FILE|DIR|- [-f ...] [--prune] [--if-match VERSION] [--dry-run]" },
-  get: { run: get, options: ["namespace"], usage: "get KIND [NAME] [-n NAMESPACE]      KIND: all, gateways|gw, virtualservices|vs, destinationrules|dr, serviceentries|se" },
+  get: { run: get, options: ["namespace"], usage: `get KIND [NAME] [-n NAMESPACE]      KIND: all, ${kindUsage()}` },
   delete: { run: remove, options: ["namespace", "if-match"], usage: "delete KIND NAME [-n NAMESPACE] [--if-match VERSION]" },
   diff: { run: diff, options: ["filename", "prune", "from", "to", "exit-code"], usage: "diff -f FILE [--prune] [--exit-code]  |  diff --from VERSION [--to VERSION]" },
   validate: { run: validate, options: ["filename", "base", "prune", "remote"], usage: "validate -f FILE [--base FILE|DIR]... [--prune] [--remote]   (offline unless --remote)" },
   history: { run: history, options: ["limit"], usage: "history [--limit N]" },
   rollback: { run: rollback, options: ["if-match"], usage: "rollback [VERSION] [--if-match VERSION]   (default: the version before the current one)" },
-  explain: { run: explain, options: ["request", "header", "peer", "version", "labels"], usage: "explain URL [-X METHOD] [-H 'name: value']... [--peer SPIFFE_ID] [--version V] [--labels k=v,...]" },
+  explain: {
+    run: explain,
+    options: ["request", "header", "peer", "peer-via", "request-principal", "version", "labels", "egress"],
+    usage: "explain URL [-X METHOD] [-H 'name: value']... [--peer SPIFFE_ID [--peer-via mtls|jwt-svid]] [--request-principal ISS/SUB] [--version V] [--labels k=v,...] [--egress]",
+  },
   status: { run: status, options: ["gateway", "wait"], usage: "status [--gateway URL]... [--wait SECONDS]" },
   cert: { run: cert, options: ["spiffe-id", "out-dir", "ttl"], usage: "cert issue --spiffe-id ID [--out-dir DIR] [--ttl 1h]   an X.509-SVID: key made locally, only a CSR is sent" },
   token: { run: token, options: ["spiffe-id", "audience", "ttl"], usage: "token issue --spiffe-id ID --audience AUD [--audience ...] [--ttl 5m]   prints a JWT-SVID" },
@@ -110,6 +118,8 @@ examples:
   meshctl history
   meshctl rollback
   meshctl explain http://bookinfo.local/reviews/1 -H 'end-user: jason'
+  meshctl explain http://bookinfo.local/details/1 --peer spiffe://acme.test/ns/bookinfo/sa/reviews
+  meshctl explain http://api.partner.test/v1/quotes --egress --peer spiffe://acme.test/ns/bookinfo/sa/productpage
   meshctl status --wait 10
   meshctl top --interval 5
   meshctl cert issue --spiffe-id spiffe://acme.test/ns/bookinfo/sa/productpage --out-dir ./svid

@@ -1,12 +1,15 @@
 import type { Explanation } from "../../../policies/explain/schema.js";
 import type { CommandContext } from "../context.js";
-import { listArg, stringArg } from "../context.js";
+import { flagArg, listArg, stringArg } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { asJson, asYaml, percent } from "../format.js";
 
 /**
- * `meshctl explain URL [-X METHOD] [-H 'name: value']... [--peer SPIFFE_ID] [--version V]
- * [--labels k=v,...]`: how the gateway would handle the request, as a readable trace.
+ * `meshctl explain URL [-X METHOD] [-H 'name: value']... [--peer SPIFFE_ID [--peer-via
+ * mtls|jwt-svid]] [--request-principal ISS/SUB] [--version V] [--labels k=v,...] [--egress]`:
+ * how the gateway (or, with `--egress` or `--labels istio=egressgateway`, the egress) would
+ * handle the request, as a readable trace. The peer and the request principal are taken as
+ * verified: explain checks no certificate or token.
  */
 export async function explain(context: CommandContext): Promise<number> {
   const { args } = context;
@@ -20,13 +23,25 @@ export async function explain(context: CommandContext): Promise<number> {
     headers[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
   }
   const labelsText = stringArg(args, "labels");
-  const labels = labelsText !== undefined ? parseLabels(labelsText) : undefined;
+  const egress = flagArg(args, "egress");
+  if (egress && labelsText !== undefined) throw new CliError("--egress and --labels: give one (--egress is --labels istio=egressgateway)", EXIT.usage);
+  const labels = labelsText !== undefined ? parseLabels(labelsText) : egress ? { istio: "egressgateway" } : undefined;
   const peer = stringArg(args, "peer");
+  const via = stringArg(args, "peer-via");
+  if (via !== undefined && via !== "mtls" && via !== "jwt-svid") throw new CliError(`--peer-via: 'mtls' or 'jwt-svid' (got '${via}')`, EXIT.usage);
+  if (via !== undefined && peer === undefined) throw new CliError("--peer-via needs --peer", EXIT.usage);
+  const requestPrincipal = stringArg(args, "request-principal");
   const version = stringArg(args, "version");
   const body = {
     ...(version !== undefined ? { version } : {}),
     ...(labels ? { gatewayLabels: labels } : {}),
-    request: { method: stringArg(args, "request") ?? "GET", url, headers, ...(peer !== undefined ? { peer: { principal: peer } } : {}) },
+    request: {
+      method: stringArg(args, "request") ?? "GET",
+      url,
+      headers,
+      ...(peer !== undefined ? { peer: { principal: peer, ...(via !== undefined ? { via } : {}) } } : {}),
+      ...(requestPrincipal !== undefined ? { requestPrincipal: { principal: requestPrincipal } } : {}),
+    },
   };
   const client = await context.client();
   const answer = await client.call<Explanation>("POST", "/v1/explain", { body: JSON.stringify(body) });
@@ -53,6 +68,19 @@ export function traceLines(e: Explanation): string[] {
     ];
     add(gateway.name === e.gateway ? "gateway *" : "gateway", `${gateway.name}: ${facts.join("; ")}`);
   }
+  if (e.egress) {
+    const lookup = e.egress;
+    add(
+      "egress",
+      lookup.kind === "virtual_service"
+        ? "a VirtualService on the egress's Gateway serves the host"
+        : lookup.kind === "registered"
+          ? `ServiceEntry ${lookup.serviceEntry} declares ${lookup.serviceHost} (port ${lookup.port}): cluster ${lookup.cluster}`
+          : lookup.kind === "passthrough"
+            ? `undeclared host, ${lookup.outboundTrafficPolicy}: passed through to the host itself (${lookup.cluster})`
+            : `undeclared host, ${lookup.outboundTrafficPolicy}: blocked (BlackHoleCluster)`,
+    );
+  }
   if (e.virtualService) add("vs", e.virtualService);
   if (e.routes.length) lines.push("routes");
   for (const route of e.routes) {
@@ -72,6 +100,15 @@ export function traceLines(e: Explanation): string[] {
       for (const endpoint of destination.endpoints) {
         const share = endpoint.probability === null ? "" : `${percent(endpoint.probability)} `;
         lines.push(`            ${share}${endpoint.address}:${endpoint.port} ${Object.entries(endpoint.labels).map(([k, v]) => `${k}=${v}`).join(",")}${endpoint.chosen ? "  <- chosen by hash" : ""}`);
+      }
+      if (destination.tls) lines.push(`            TLS origination: ${destination.tls.mode}${destination.tls.sni ? `, SNI ${destination.tls.sni}` : ""}${destination.tls.credentialName ? `, client certificate ${destination.tls.credentialName}` : ""}`);
+      if (destination.egressCredential) {
+        const credential = destination.egressCredential;
+        const adds = [
+          ...(credential.inject ? [`secret ${credential.inject.secretName} as ${credential.inject.header}`] : []),
+          ...(credential.workloadIdentity ? [`the caller's JWT-SVID (audience ${credential.workloadIdentity.audience}) as ${credential.workloadIdentity.header}`] : []),
+        ];
+        lines.push(`            EgressCredential ${credential.name}: adds ${adds.join(" and ")}`);
       }
       if (destination.outlierDetection) lines.push(`            outlier detection: eject after ${destination.outlierDetection.consecutive5xxErrors} consecutive 5xx for ${destination.outlierDetection.baseEjectionTimeMs} ms (max ${destination.outlierDetection.maxEjectionPercent}%)`);
     }
@@ -94,11 +131,45 @@ export function traceLines(e: Explanation): string[] {
     if (e.rewrite) add("rewrite", Object.entries(e.rewrite).map(([key, value]) => `${key} ${JSON.stringify(value)}`).join(", "));
     if (e.cors) add("cors", "corsPolicy applies");
   }
+  for (const verdict of e.security) lines.push(...securityLines(verdict, e.security.length > 1));
   lines.push("outcomes");
   for (const outcome of e.outcomes) {
     lines.push(`  ${percent(outcome.probability).padStart(6)}  ${outcome.status ?? "upstream"}${outcome.flag ? ` ${outcome.flag}` : ""}: ${outcome.description}`);
   }
   for (const note of e.notes) add("note", note);
+  return lines;
+}
+
+/** One namespace's security decisions, in the gateway's order. */
+function securityLines(v: Explanation["security"][number], several: boolean): string[] {
+  const lines: string[] = [];
+  const add = (label: string, text: string) => lines.push(`${label.padEnd(10)}${text}`);
+  const scope = several ? ` [${v.namespace}: ${v.clusters.join(", ")}]` : "";
+  if (!v.enforced) {
+    add("security", `none configured (no MeshConfig or security policy): not authenticated, not authorized${scope}`);
+    return lines;
+  }
+  const peer = v.peerAuthentication;
+  add(
+    "mtls",
+    `${peer.mode}${peer.policies.length ? ` (${peer.policies.join(", ")})` : " (default)"}${peer.serverTls ? `; Gateway server tls ${peer.serverTls.mode}` : ""}${peer.required ? "; a peer identity is required" : ""}; peer ${peer.peer ?? "none"}${scope}`,
+  );
+  const jwt = v.requestAuthentication;
+  if (jwt.policies.length || jwt.requestPrincipal || jwt.tokensPresent.length) {
+    add("jwt", `${jwt.policies.length ? `${jwt.policies.join(", ")} (issuers ${jwt.issuers.join(", ")})` : "no RequestAuthentication"}; request principal ${jwt.requestPrincipal ?? "none"}`);
+  }
+  const authz = v.authorization;
+  if (authz.policies.length === 0) add("authz", "no AuthorizationPolicy applies");
+  for (const policy of authz.policies) {
+    add(policy.matched ? "authz *" : "authz", `${policy.action}${policy.dryRun ? " (dry-run)" : ""} ${policy.name}: ${policy.matched ? `matches${policy.rule !== null ? ` (rule ${policy.rule})` : ""}` : "does not match"}`);
+  }
+  if (authz.decision) {
+    const d = authz.decision;
+    add("decision", `${d.allowed ? "allow" : "deny"} (${d.reason}${d.policy ? `: ${d.policy}` : ""})${d.audit.length ? `; audited by ${d.audit.join(", ")}` : ""}${d.missing ? `; a ${d.missing === "peer" ? "peer identity" : "request token"} could change it` : ""}`);
+  }
+  if (authz.dryRun) add("dry-run", `would ${authz.dryRun.allowed ? "allow" : "deny"} (${authz.dryRun.reason}${authz.dryRun.policy ? `: ${authz.dryRun.policy}` : ""})`);
+  if (v.denial) add("refused", `${v.denial.status}${v.denial.flag ? ` ${v.denial.flag}` : ""} ${v.denial.detail} by ${v.denial.stage.replaceAll("_", " ")}: ${v.denial.message}`);
+  for (const assumption of v.assumptions) add("assumed", assumption);
   return lines;
 }
 
