@@ -62,9 +62,10 @@ export function evaluateAuthorization(policies: readonly CompiledAuthorizationPo
 
 function decide(policies: readonly CompiledAuthorizationPolicy[], context: MatchContext): AuthzDecision {
   const audit = policies.filter((policy) => policy.action === "AUDIT" && matchingRule(policy, context) !== undefined).map((policy) => policy.name);
+  const denyContext = context.forDeny();
   for (const policy of policies) {
     if (policy.action !== "DENY") continue;
-    const rule = matchingRule(policy, context);
+    const rule = matchingRule(policy, denyContext);
     if (rule !== undefined) {
       const missing = missingForDeny(policy.rules[rule]!, context.request);
       return { allowed: false, reason: "deny-matched", policy: policy.name, rule, audit, ...(missing ? { missing } : {}) };
@@ -124,8 +125,32 @@ function operationMatches(operation: CompiledOperation, context: MatchContext): 
     field(operation.hosts, operation.notHosts, (pattern) => wildcardMatches(pattern, request.host, true) || wildcardMatches(pattern, request.authority, true)) &&
     field(operation.ports, operation.notPorts, (port) => Number(port) === request.port) &&
     field(operation.methods, operation.notMethods, (pattern) => wildcardMatches(pattern, request.method)) &&
-    field(operation.paths, operation.notPaths, (pattern) => wildcardMatches(pattern, request.path, request.pathIgnoreCase === true))
+    pathsMatch(operation, context)
   );
+}
+
+/**
+ * `paths`/`notPaths`. A path segment may carry `;` parameters (`/admin;x=1`) that routing's
+ * string prefixes see through but a policy's exact paths do not; Envoy leaves them too. A DENY
+ * policy is judged on both spellings, the path as received and without its parameters, so a
+ * parameter cannot slip a request past it (it matches if either does; a `notPaths` exempts only
+ * if both do). ALLOW and AUDIT see the path as received: that never allows more.
+ */
+function pathsMatch(operation: CompiledOperation, context: MatchContext): boolean {
+  const request = context.request;
+  const ignoreCase = request.pathIgnoreCase === true;
+  const bare = context.denying ? withoutPathParameters(request.path) : request.path;
+  if (bare === request.path) return field(operation.paths, operation.notPaths, (pattern) => wildcardMatches(pattern, request.path, ignoreCase));
+  const either = (pattern: string) => wildcardMatches(pattern, request.path, ignoreCase) || wildcardMatches(pattern, bare, ignoreCase);
+  const both = (pattern: string) => wildcardMatches(pattern, request.path, ignoreCase) && wildcardMatches(pattern, bare, ignoreCase);
+  if (operation.paths && !operation.paths.some(either)) return false;
+  if (operation.notPaths && operation.notPaths.some(both)) return false;
+  return true;
+}
+
+/** `/a;x=1/b;y` → `/a/b`. */
+export function withoutPathParameters(path: string): string {
+  return path.includes(";") ? path.replace(/;[^/]*/g, "") : path;
 }
 
 function conditionMatches(condition: CompiledCondition, context: MatchContext): boolean {
@@ -149,12 +174,18 @@ class MatchContext {
     options: AuthzOptions,
     /** Hypothetical matching: treat everything that depends on this credential as satisfied (some credential could satisfy it). */
     readonly assume?: "request" | "peer",
+    /** Matching a DENY policy: paths are also judged without `;` parameters. */
+    readonly denying = false,
   ) {
     this.aliases = new Set(options.trustDomainAliases ?? []);
   }
 
   assuming(credential: "request" | "peer"): MatchContext {
-    return new MatchContext(this.request, { trustDomainAliases: [...this.aliases] }, credential);
+    return new MatchContext(this.request, { trustDomainAliases: [...this.aliases] }, credential, this.denying);
+  }
+
+  forDeny(): MatchContext {
+    return new MatchContext(this.request, { trustDomainAliases: [...this.aliases] }, this.assume, true);
   }
 
   /** A principal pattern matches the peer; with trust domain aliases, `old-td/ns/a/sa/b` also matches `td/ns/a/sa/b` and vice versa. */

@@ -157,6 +157,25 @@ describe("path spellings cannot reach /admin past authorization", () => {
     expect(admin.requests).toEqual([]);
   });
 
+  it.each(spellings)("%s under a DENY policy (everything else allowed): no upstream ever receives /admin", async (spelling) => {
+    const response = await rawRequest(spelling, "cs.test", {});
+    expect(response.status, `${spelling} → ${response.status}`).not.toBe(500);
+    const reachedAdmin = [...admin.requests, ...site.requests].filter((request) => /^\/admin(\/|\?|$)/.test(request.path));
+    expect(reachedAdmin, spelling).toEqual([]);
+    expect(admin.requests).toEqual([]);
+  });
+
+  it.each(["/public/../admin", "/public/%2e%2e/admin", "/public/..%2Fadmin", "/public/..\\admin", "/public/%2E%2E/%61dmin/users"])(
+    "%s is judged as the path it normalises to, not as /public/*",
+    async (spelling) => {
+      const before = site.requests.length;
+      const response = await rawRequest(spelling, "shop.test", {});
+      expect([400, 401, 403], `${spelling} → ${response.status}`).toContain(response.status);
+      expect(site.requests.length).toBe(before);
+      expect(admin.requests).toEqual([]);
+    },
+  );
+
   it("a raw backslash request-target never reaches the worker", async () => {
     const response = await rawRequest("\\admin", "shop.test", {});
     expect(response.status).toBeGreaterThanOrEqual(400);

@@ -873,6 +873,16 @@ export const MUTATIONS: Mutation[] = [
     "tests": [
       "test/gateway/routing.test.ts"
     ]
+  },
+  {
+    "rule": "DENY judges paths without ;parameters too",
+    "file": "policies/authz/evaluate.ts",
+    "find": "const bare = context.denying ? withoutPathParameters(request.path) : request.path;",
+    "replace": "const bare = request.path;",
+    "tests": [
+      "test/policies/authz/evaluate.test.ts",
+      "test/gateway/security/authorization.test.ts"
+    ]
   }
 ];
 

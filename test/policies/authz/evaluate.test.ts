@@ -188,3 +188,27 @@ describe("wildcardMatches", () => {
     expect(wildcardMatches("a*b", "axb")).toBe(false);
   });
 });
+
+describe("path parameters (`;`) and DENY", () => {
+  const denyAdmin = policy("DENY", [{ to: [{ paths: ["/admin", "/admin/*"] }] }]);
+
+  it("a DENY policy also judges the path without its ;parameters, so /admin;x=1 cannot slip past it", () => {
+    for (const path of ["/admin;x=1", "/admin;/users", "/admin/users;jsessionid=1", "/admin;a=b/x;c=d"]) {
+      expect(evaluateAuthorization([denyAdmin], request({ path })).decision, path).toMatchObject({ allowed: false, reason: "deny-matched" });
+    }
+    expect(allowed([denyAdmin], request({ path: "/administrator;x=1" }))).toBe(true);
+  });
+
+  it("a DENY's notPaths exempts only a path that both spellings leave out", () => {
+    const denyAllBut = policy("DENY", [{ to: [{ notPaths: ["/public/*"] }] }]);
+    expect(allowed([denyAllBut], request({ path: "/public/a" }))).toBe(true);
+    // "/public;x/../" is resolved by normalisation before this; here the raw spelling is outside /public/*.
+    expect(allowed([denyAllBut], request({ path: "/public;x=1/a" }))).toBe(false);
+  });
+
+  it("ALLOW sees the path as received: parameters never widen what it allows", () => {
+    const allowPublic = policy("ALLOW", [{ to: [{ paths: ["/public/*"] }] }]);
+    expect(allowed([allowPublic], request({ path: "/public/a;x=1" }))).toBe(true);
+    expect(allowed([allowPublic], request({ path: "/public;x=1/a" }))).toBe(false);
+  });
+});
