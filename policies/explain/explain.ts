@@ -120,7 +120,7 @@ export function explainRequest(snapshot: Snapshot, input: ExplainRequestInput, o
     request = { ...request, path: normalized.path };
     explanation.request.path = normalized.path;
   }
-  if (table.gateways.length === 0) {
+  if (table.gateways.length === 0 && !egress) {
     explanation.notes.push(`no Gateway's selector matches the gateway labels ${formatLabels(labels)}`);
   }
 

@@ -159,7 +159,9 @@ function securityLines(v: Explanation["security"][number], several: boolean): st
     add("jwt", `${jwt.policies.length ? `${jwt.policies.join(", ")} (issuers ${jwt.issuers.join(", ")})` : "no RequestAuthentication"}; request principal ${jwt.requestPrincipal ?? "none"}`);
   }
   const authz = v.authorization;
-  if (authz.policies.length === 0) add("authz", "no AuthorizationPolicy applies");
+  const reached = !v.denial || v.denial.stage === "authorization" || v.denial.stage === "egress_credential";
+  if (!reached) add("authz", "not reached");
+  else if (authz.policies.length === 0) add("authz", "no AuthorizationPolicy applies");
   for (const policy of authz.policies) {
     add(policy.matched ? "authz *" : "authz", `${policy.action}${policy.dryRun ? " (dry-run)" : ""} ${policy.name}: ${policy.matched ? `matches${policy.rule !== null ? ` (rule ${policy.rule})` : ""}` : "does not match"}`);
   }
