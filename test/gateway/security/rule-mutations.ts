@@ -582,8 +582,8 @@ export const MUTATIONS: Mutation[] = [
   {
     "rule": "path ignore case",
     "file": "policies/authz/evaluate.ts",
-    "find": "wildcardMatches(pattern, request.path, request.pathIgnoreCase === true)",
-    "replace": "wildcardMatches(pattern, request.path)",
+    "find": "const ignoreCase = request.pathIgnoreCase === true;",
+    "replace": "const ignoreCase = false;",
     "tests": [
       "test/policies/authz/evaluate.test.ts",
       "test/gateway/security/authorization.test.ts"
