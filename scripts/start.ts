@@ -246,7 +246,7 @@ async function main(): Promise<number> {
   console.log(`            ${egress}/__mesh/metrics  (the egress gateway, the same metrics)`);
   console.log(`            ${control}/v1/metrics  (the control plane; send a token: Authorization: Bearer <reader token>)`);
   console.log(`  dashboard ${control}/__mesh/dashboard${reader.from === "env" ? "  (paste the reader token)" : `#token=${reader.token}`}`);
-  console.log(`  top       npx meshctl top  (rate, errors, p50/p99 per destination, refreshing)`);
+  console.log(`  top       npx meshctl top  (rate, errors, p50/p99 per destination, refreshing; --by route per route)`);
   if (demo) {
     console.log("  services");
     for (const service of demo.services) console.log(`    ${service.name.padEnd(12)} ${service.version}  ${service.url}`);
