@@ -3,7 +3,7 @@ import type { GatewayEnv } from "../../gateway/context.js";
 import { GatewayError } from "../../gateway/errors.js";
 import { parseSpiffeId } from "../../policies/identity/spiffe-id.js";
 import type { Snapshot } from "../../policies/snapshot/schema.js";
-import { EgressCredentialTable } from "../credentials.js";
+import { EgressCredentialTable } from "../../policies/egress/credentials.js";
 import type { OutboundJwtSvidMinter } from "../outbound-identity.js";
 import { maskSecretInStream } from "../secret-redaction.js";
 

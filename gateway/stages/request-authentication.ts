@@ -7,7 +7,7 @@ import { IdentityError, JwtError } from "../../policies/identity/errors.js";
 import { decodeUnverified, END_USER_JWT_ALGORITHMS, verifyJwt } from "../../policies/identity/jwt.js";
 import { verifyJwtSvid } from "../../policies/identity/jwt-svid.js";
 import { parseSpiffeId } from "../../policies/identity/spiffe-id.js";
-import { extractTokens, locationKey, type TokenLocation } from "../../policies/identity/token-location.js";
+import { extractTokens, jwtRuleLocations, locationKey, type TokenLocation } from "../../policies/identity/token-location.js";
 import type { CompiledJwtRule } from "../../policies/snapshot/schema.js";
 import type { GatewayEnv } from "../context.js";
 import { GatewayError } from "../errors.js";
@@ -38,8 +38,8 @@ export function requestAuthentication(state: SecurityState, now: () => number): 
     const security = identity.security;
     if (!security.config) return next();
     const rules = (identity.policies ?? security.policies(identity.namespace))!.request.flatMap((policy) => policy.jwtRules);
-    const ruleLocations = rules.map((rule) => ({ rule, keys: new Set(locationsOf(rule).map(locationKey)) }));
-    const locations = [...rules.flatMap(locationsOf), ...security.jwtSvidLocations];
+    const ruleLocations = rules.map((rule) => ({ rule, keys: new Set(jwtRuleLocations(rule).map(locationKey)) }));
+    const locations = [...rules.flatMap(jwtRuleLocations), ...security.jwtSvidLocations];
     const url = new URL(c.req.url);
     const view = c.get("request");
     const cookies = c.req.raw.headers.get("cookie");
@@ -99,13 +99,6 @@ export function requestAuthentication(state: SecurityState, now: () => number): 
   };
 }
 
-function locationsOf(rule: CompiledJwtRule): TokenLocation[] {
-  return [
-    ...rule.fromHeaders.map((header) => ({ kind: "header" as const, name: header.name, prefix: header.prefix })),
-    ...rule.fromParams.map((name) => ({ kind: "param" as const, name })),
-    ...rule.fromCookies.map((name) => ({ kind: "cookie" as const, name })),
-  ];
-}
 
 async function verifyEndUser(
   state: SecurityState,

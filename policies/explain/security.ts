@@ -2,9 +2,9 @@ import { evaluateAuthorization, type AuthzDecision } from "../authz/evaluate.js"
 import type { AuthzRequest, PeerIdentity, RequestAuth } from "../authz/request.js";
 import { effectivePeerMode, selectPolicies, serverTlsFor } from "../authz/scope.js";
 import { namespaceOf, parseSpiffeId, principalOf, serviceAccountOf, type SpiffeId } from "../identity/spiffe-id.js";
-import { extractTokens, JWT_SVID_LOCATION, type TokenLocation, type TokenSource } from "../identity/token-location.js";
+import { extractTokens, jwtRuleLocations, jwtSvidLocationsOf, type TokenLocation, type TokenSource } from "../identity/token-location.js";
 import type { RequestView } from "../routing/request-view.js";
-import type { CompiledAuthorizationPolicy, CompiledJwtRule, Snapshot } from "../snapshot/schema.js";
+import type { CompiledAuthorizationPolicy, Snapshot } from "../snapshot/schema.js";
 import type { Denial, SecurityVerdict } from "./schema.js";
 
 /**
@@ -127,7 +127,7 @@ export function explainSecurity(question: SecurityQuestion): SecurityVerdict {
   const rules = policies.request.flatMap((policy) => policy.jwtRules);
   verdict.requestAuthentication.policies = policies.request.map((policy) => policy.name);
   verdict.requestAuthentication.issuers = [...new Set(rules.map((rule) => rule.issuer))];
-  const locations = [...rules.flatMap(locationsOf), JWT_SVID_LOCATION];
+  const locations = [...rules.flatMap(jwtRuleLocations), ...jwtSvidLocationsOf(config)];
   verdict.requestAuthentication.tokensPresent = [...new Set(extractTokens(locations, question.tokens).map((found) => describeLocation(found.location)))];
   let requestAuth: RequestAuth | undefined;
   const assumed = question.requestPrincipal;
@@ -138,7 +138,7 @@ export function explainSecurity(question: SecurityQuestion): SecurityVerdict {
     const rule = rules.find((candidate) => candidate.issuer === issuer);
     if (!rule) {
       if (rules.length > 0) {
-        assume(`the end-user token sits where this namespace's jwtRules look for one (${[...new Set(rules.flatMap(locationsOf).map(describeLocation))].join(", ")})`);
+        assume(`the end-user token sits where this namespace's jwtRules look for one (${[...new Set(rules.flatMap(jwtRuleLocations).map(describeLocation))].join(", ")})`);
         return refuse(jwtRefusal("ERR_JWT_ISSUER_NOT_CONFIGURED", `no jwtRule for issuer '${issuer}' reads this token's location`));
       }
       assume(`no RequestAuthentication applies to namespace '${namespace}': the gateway verifies no end-user token, so the request has no request principal`);
@@ -237,13 +237,6 @@ function jwtRefusal(code: string, message: string): Denial {
   return { stage: "request_authentication", status: 401, flag: "UAEX", detail: `jwt_authn_access_denied{${code}}`, message: `the request's token was refused: ${message}` };
 }
 
-function locationsOf(rule: CompiledJwtRule): TokenLocation[] {
-  return [
-    ...rule.fromHeaders.map((header) => ({ kind: "header" as const, name: header.name, prefix: header.prefix })),
-    ...rule.fromParams.map((name) => ({ kind: "param" as const, name })),
-    ...rule.fromCookies.map((name) => ({ kind: "cookie" as const, name })),
-  ];
-}
 
 function describeLocation(location: TokenLocation): string {
   if (location.kind === "header") return `header ${location.name}${location.prefix ? ` (${location.prefix.trim()})` : ""}`;

@@ -64,3 +64,16 @@ export const JWT_SVID_LOCATION: TokenLocation = { kind: "header", name: "authori
 export function jwtSvidLocationsOf(config: { jwtSvidFromHeaders?: readonly { name: string; prefix: string }[] | undefined } | undefined): TokenLocation[] {
   return config?.jwtSvidFromHeaders ? config.jwtSvidFromHeaders.map((header) => ({ kind: "header", name: header.name, prefix: header.prefix })) : [JWT_SVID_LOCATION];
 }
+
+/** Where one RequestAuthentication jwtRule reads tokens (its fromHeaders, fromParams, fromCookies, compiled with Istio's defaults). */
+export function jwtRuleLocations(rule: {
+  fromHeaders: readonly { name: string; prefix: string }[];
+  fromParams: readonly string[];
+  fromCookies: readonly string[];
+}): TokenLocation[] {
+  return [
+    ...rule.fromHeaders.map((header) => ({ kind: "header" as const, name: header.name, prefix: header.prefix })),
+    ...rule.fromParams.map((name) => ({ kind: "param" as const, name })),
+    ...rule.fromCookies.map((name) => ({ kind: "cookie" as const, name })),
+  ];
+}

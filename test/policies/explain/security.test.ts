@@ -143,6 +143,12 @@ describe("explain: security", () => {
     expect(withToken.security[0]!.assumptions.join("\n")).toContain("cannot verify it");
   });
 
+  it("looks for JWT-SVIDs where the MeshConfig says (jwtSvid.fromHeaders), as the gateway does", async () => {
+    const snapshot = await compileOrThrow(BASE_YAML + MESH.replace("spec: { trustDomain: acme.test }", "spec: { trustDomain: acme.test, jwtSvid: { fromHeaders: [{ name: x-jwt-svid }] } }") + ROUTES);
+    const found = explainRequest(snapshot, { url: url("/"), headers: { "x-jwt-svid": "abc.def.ghi", authorization: "Bearer own-token" } });
+    expect(found.security[0]!.requestAuthentication.tokensPresent).toEqual(["header x-jwt-svid"]);
+  });
+
   it("weighted destinations in two namespaces: each share gets its namespace's decision", async () => {
     const other = `
 ---
