@@ -41,7 +41,8 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       start_time: new Date(stream.startMs).toISOString(),
       method: c.req.method,
       path: redactPathAndQuery(url.pathname + url.search),
-      protocol: "HTTP/1.1",
+      // The downstream protocol as the platform saw it (HTTP/2, HTTP/3 on Cloudflare); workerd locally speaks HTTP/1.1.
+      protocol: downstreamProtocol(c.req.raw),
       response_code: c.res.status,
       response_flags: flags,
       response_code_details: stream.detail ?? "via_upstream",
@@ -76,4 +77,10 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
     });
     whenResponseSent(c, now, (bytes) => emit(line(bytes)));
   };
+}
+
+/** `request.cf.httpProtocol` when the platform sets it (`HTTP/1.1`, `HTTP/2`, `HTTP/3`), else HTTP/1.1. */
+function downstreamProtocol(request: Request): string {
+  const protocol = (request as { cf?: { httpProtocol?: unknown } }).cf?.httpProtocol;
+  return typeof protocol === "string" && /^HTTP\/[0-9.]+$/.test(protocol) ? protocol : "HTTP/1.1";
 }

@@ -182,3 +182,15 @@ describe("access log settings", () => {
     }
   });
 });
+
+describe("access log protocol", () => {
+  it("is the downstream protocol the platform reports (request.cf.httpProtocol), HTTP/1.1 without it", async () => {
+    const gateway = await startTestGateway(config(), { captureLogs: true, cf: { httpProtocol: "HTTP/3" } });
+    try {
+      await gateway.fetch("/", { host: "app.test", headers: { "x-request-id": "proto-3" } });
+      expect(await lineFor(gateway, "proto-3")).toMatchObject({ protocol: "HTTP/3" });
+    } finally {
+      await gateway.close();
+    }
+  });
+});
