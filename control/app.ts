@@ -131,7 +131,11 @@ export function createControlApp(dependencies: ControlDependencies = {}) {
   });
 
   // Known paths with a method they do not accept: 405 with Allow (registered after the routes).
-  const allowed = new Map<string, string[]>([["/v1/openapi.json", ["GET"]]]);
+  const allowed = new Map<string, string[]>([
+    ["/v1/openapi.json", ["GET"]],
+    ["/docs", ["GET"]],
+    ["/healthz", ["GET"]],
+  ]);
   for (const spec of Object.values(ROUTES) as RouteSpec[]) allowed.set(spec.path, [...(allowed.get(spec.path) ?? []), spec.method.toUpperCase()]);
   for (const [path, methods] of allowed) {
     app.all(honoPath(path), (c) => {

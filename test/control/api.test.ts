@@ -254,6 +254,10 @@ describe("control API", () => {
     expect(wrongMethod.body.error.allowed).toEqual(["POST"]);
     expect((await mesh.api("PUT", "/v1/resources/vs/bookinfo/bookinfo")).headers.get("allow")).toBe("GET, DELETE");
     expectError(await mesh.api("POST", "/v1/history"), 405, "method_not_allowed");
+    // The public pages too.
+    const postDocs = await mesh.api("POST", "/docs");
+    expectError(postDocs, 405, "method_not_allowed");
+    expect(postDocs.headers.get("allow")).toBe("GET");
 
     const big = `# ${"x".repeat(1024 * 1024)}\n${canary}`;
     const tooLarge = await mesh.api("POST", "/v1/apply", yaml(big));
