@@ -1,7 +1,8 @@
 import type { CompiledMatch, CompiledRoute, CompiledStringMatch, HostTable, Snapshot } from "../../policies/snapshot/schema.js";
 
 /**
- * The mesh as the dashboard draws it, from one snapshot, in four columns: Gateways → the virtual
+ * The mesh as the dashboard draws it, from one snapshot, in four columns: Gateways (and the
+ * egress, with the external hosts it lets out) → the virtual
  * hosts (VirtualServices) they accept → those hosts' routes, in evaluation order → the
  * destinations (service host and subset) the routes send traffic to, with each edge's share of
  * the route's traffic (`weight / totalWeight`) and mirrors as their own edges.
@@ -79,7 +80,36 @@ export function meshGraph(snapshot: Snapshot): MeshGraph {
       });
     }
   }
+  addEgress(snapshot, add, edges);
   return { nodes: [...nodes.values()], edges };
+}
+
+/**
+ * The egress gateway's way out: the external hosts MESH_EXTERNAL ServiceEntries declare, each
+ * with its passthrough route (named as the egress names it, `<namespace>/<serviceentry>:<host>`)
+ * and a destination node per host that the egress's `destination_service` counts attach to.
+ * Hosts a VirtualService routes at the egress are drawn by the Gateway that selects it, above.
+ */
+function addEgress(snapshot: Snapshot, add: (node: GraphNode) => string, edges: GraphEdge[]): void {
+  const egress = snapshot.egress;
+  if (!egress || egress.services.length === 0) return;
+  const policy = snapshot.mesh?.outboundTrafficPolicy ?? "REGISTRY_ONLY";
+  const gatewayId = add({ id: "gateway:egress", kind: "gateway", label: "egress (outbound)", detail: [`outbound traffic policy ${policy}`, "selector istio=egressgateway"] });
+  for (const service of egress.services) {
+    const credential = egress.credentials?.find((candidate) => candidate.hosts.includes(service.host));
+    const tls = service.ports.map((port) => egress.clusters[port.cluster]?.tls?.mode).find((mode) => mode !== undefined);
+    const hostId = add({ id: `external:${service.host}`, kind: "host", label: service.host, detail: [`ServiceEntry ${service.serviceEntry} (MESH_EXTERNAL)`, `ports ${service.ports.map((port) => `${port.number}/${port.protocol}`).join(", ")}`] });
+    edges.push({ from: gatewayId, to: hostId, kind: "host", label: service.host });
+    const routeId = add({
+      id: `passthrough:${service.host}`,
+      kind: "route",
+      label: `${service.serviceEntry}:${service.host}`,
+      detail: ["passthrough", ...(tls ? [`TLS origination ${tls}`] : []), ...(credential ? [`credential ${credential.name}`] : [])],
+    });
+    edges.push({ from: hostId, to: routeId, kind: "route", label: "#0" });
+    const destination = add({ id: destinationId(service.host, undefined), kind: "destination", label: service.host, detail: ["external"] });
+    edges.push({ from: routeId, to: destination, kind: "weight", label: "100%", share: 1 });
+  }
 }
 
 /** The destinations of a graph, for matching traffic to them. */

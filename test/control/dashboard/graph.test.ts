@@ -90,8 +90,34 @@ spec:
     route: [{ destination: { host: audit.internal } }]
 `;
 
-async function snapshot(): Promise<Snapshot> {
-  const loaded = parseConfigText(CONFIG, "dashboard.yaml");
+const EGRESS_CONFIG = `
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: partner, namespace: external }
+spec:
+  hosts: [api.partner.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 443, name: https, protocol: HTTPS }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: partner, namespace: external }
+spec:
+  host: api.partner.test
+  trafficPolicy: { tls: { mode: MUTUAL, credentialName: PARTNER_CERT } }
+---
+apiVersion: mesh.istio.io/v1alpha1
+kind: EgressCredential
+metadata: { name: partner, namespace: istio-system }
+spec:
+  hosts: [api.partner.test]
+  inject: { secretName: PARTNER_API_KEY }
+`;
+
+async function snapshot(extra = ""): Promise<Snapshot> {
+  const loaded = parseConfigText(CONFIG + extra, "dashboard.yaml");
   expect(loaded.issues).toEqual([]);
   const compiled = await compileSnapshot(loaded.resources);
   if (!compiled.ok) throw new Error(JSON.stringify(compiled.issues));
@@ -145,6 +171,32 @@ describe("the mesh graph", () => {
     // Hosts lead to their routes in evaluation order.
     const shopHost = graph.nodes.find((node) => node.label === "shop.test")!.id;
     expect(graph.edges.filter((candidate) => candidate.from === shopHost).map((candidate) => candidate.label)).toEqual(["#0", "#1", "#2"]);
+  });
+});
+
+describe("the egress in the mesh graph", () => {
+  it("draws the egress, the external hosts it lets out, their passthrough route and a destination the egress's counts attach to", async () => {
+    const current = await snapshot(EGRESS_CONFIG);
+    const graph = meshGraph(current);
+    expect(graph.nodes.find((node) => node.id === "gateway:egress")).toMatchObject({ kind: "gateway", detail: ["outbound traffic policy REGISTRY_ONLY", "selector istio=egressgateway"] });
+    expect(graph.nodes.find((node) => node.id === "passthrough:api.partner.test")).toMatchObject({ kind: "route", label: "external/partner:api.partner.test", detail: ["passthrough", "TLS origination MUTUAL", "credential istio-system/partner"] });
+    const destination = destinationId("api.partner.test", undefined);
+    expect(graph.edges).toEqual(
+      expect.arrayContaining([
+        { from: "gateway:egress", to: "external:api.partner.test", kind: "host", label: "api.partner.test" },
+        { from: "external:api.partner.test", to: "passthrough:api.partner.test", kind: "route", label: "#0" },
+        { from: "passthrough:api.partner.test", to: destination, kind: "weight", label: "100%", share: 1 },
+      ]),
+    );
+    // The egress reports destination_service = the external host, no version: it lands on that node.
+    const egressMetrics = gatewayExposition((add) => add("api.partner.test", undefined, 200, 40, 3));
+    const data = await dashboardData({ version: "v-current", snapshot: current, gateways: [{ name: "egress", url: "http://egress.test", fetch: async () => new Response(egressMetrics) }], now: () => 1010_000 });
+    expect(data.traffic.destinations[destination]).toMatchObject({ requests: 3, errors: 0 });
+    expect(data.traffic.unattributed).toMatchObject({ requests: 0 });
+  });
+
+  it("draws no egress when no host is MESH_EXTERNAL", async () => {
+    expect(meshGraph(await snapshot()).nodes.some((node) => node.id === "gateway:egress")).toBe(false);
   });
 });
 
