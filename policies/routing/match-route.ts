@@ -1,12 +1,13 @@
 import { hostMatchesPattern, lookupHost } from "../snapshot/hosts.js";
-import type { CompiledGateway, CompiledMatch, CompiledRoute, PathIndex, Snapshot, VirtualHost } from "../snapshot/schema.js";
+import type { CompiledGateway, CompiledMatch, CompiledRoute, HeaderSplit, PathIndex, Snapshot, VirtualHost } from "../snapshot/schema.js";
 import type { RequestView } from "./request-view.js";
 import { RegexCache, stringMatches } from "./string-match.js";
 
 /**
  * Route selection over a compiled snapshot, as Istio does it at a gateway: the request's host
  * picks a Gateway server and the VirtualService bound to it; then the first route (in order)
- * whose match blocks accept the request wins. The path index narrows the routes to try, so the
+ * whose match blocks accept the request wins. The path index narrows the routes to try (by path,
+ * and where many routes are told apart by one header's exact value, by that value too), so the
  * cost depends on the few candidates, not on the number of routes.
  */
 
@@ -69,7 +70,7 @@ export function matchInVirtualHost(
   virtualHost: VirtualHost,
   request: RequestView,
 ): RouteMatch | undefined {
-  const lists = candidateLists(virtualHost.pathIndex, request.path);
+  const lists = candidateLists(virtualHost.pathIndex, request.path, request);
   if (lists.length === 0) return undefined;
   if (lists.length === 1) {
     for (const position of lists[0]!) {
@@ -104,9 +105,12 @@ function tryRoute(table: RoutingTable, gateway: CompiledGateway, virtualHost: Vi
   return undefined;
 }
 
-/** Route positions that could match this path, ascending (route order), without duplicates. */
-export function candidatePositions(index: PathIndex, path: string): number[] {
-  const lists = candidateLists(index, path);
+/**
+ * Route positions that could match this path, ascending (route order), without duplicates. With
+ * a request, also without the routes its headers rule out (the index's header splits).
+ */
+export function candidatePositions(index: PathIndex, path: string, request?: Pick<RequestView, "header">): number[] {
+  const lists = candidateLists(index, path, request);
   if (lists.length === 0) return [];
   if (lists.length === 1) return lists[0]!;
   const merged = new Set<number>();
@@ -114,26 +118,42 @@ export function candidatePositions(index: PathIndex, path: string): number[] {
   return [...merged].sort((a, b) => a - b);
 }
 
-/** The path index's lists that apply to this path, each ascending; empty lists left out. */
-function candidateLists(index: PathIndex, path: string): number[][] {
+/**
+ * The path index's lists that apply to this path, each ascending; empty lists left out. A list
+ * with a header split (and a request to read the header from) is replaced by the routes keyed
+ * under the request's value of that header plus the routes not keyed by it: the routes left out
+ * require another value of the header in every match block, so none of them can match.
+ */
+function candidateLists(index: PathIndex, path: string, request: Pick<RequestView, "header"> | undefined): number[][] {
   const lists: number[][] = [];
   const push = (list: number[] | undefined) => {
     if (list !== undefined && list.length > 0) lists.push(list);
   };
-  push(own(index.exact, path));
+  const pushKeyed = (table: Record<string, number[]>, splits: Record<string, HeaderSplit> | undefined, key: string) => {
+    const split = splits !== undefined && request !== undefined ? own(splits, key) : undefined;
+    if (split === undefined) push(own(table, key));
+    else pushSplit(split);
+  };
+  const pushSplit = (split: HeaderSplit) => {
+    const value = request!.header(split.header);
+    if (value !== null) push(own(split.values, value));
+    push(split.rest);
+  };
+  pushKeyed(index.exact, index.exactSplit, path);
   for (const length of index.prefixLengths) {
     if (length > path.length) break;
-    push(own(index.prefix, path.slice(0, length)));
+    pushKeyed(index.prefix, index.prefixSplit, path.slice(0, length));
   }
   if (index.prefixLengthsCaseless.length > 0 || hasKeys(index.exactCaseless)) {
     const lower = path.toLowerCase();
-    push(own(index.exactCaseless, lower));
+    pushKeyed(index.exactCaseless, index.exactCaselessSplit, lower);
     for (const length of index.prefixLengthsCaseless) {
       if (length > lower.length) break;
-      push(own(index.prefixCaseless, lower.slice(0, length)));
+      pushKeyed(index.prefixCaseless, index.prefixCaselessSplit, lower.slice(0, length));
     }
   }
-  push(index.anyPath);
+  if (index.anyPathSplit !== undefined && request !== undefined) pushSplit(index.anyPathSplit);
+  else push(index.anyPath);
   return lists;
 }
 
@@ -142,7 +162,7 @@ function hasKeys(table: Record<string, unknown>): boolean {
   return false;
 }
 
-function own(table: Record<string, number[]>, key: string): number[] | undefined {
+function own<T>(table: Record<string, T>, key: string): T | undefined {
   return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 

@@ -119,6 +119,20 @@ export const CompiledRoute = z.object({
 });
 export type CompiledRoute = z.infer<typeof CompiledRoute>;
 
+/**
+ * One candidate list of the path index, split by the exact value of one request header: `values`
+ * holds, per header value, the positions of the list's routes whose every match block requires
+ * that header to be exactly that value (case-sensitive); `rest` holds the list's other positions.
+ * Both ascending. For a request, `values[its value]` merged with `rest` is the list without the
+ * routes that cannot match it. The list itself stays in the index (readers without splits use it).
+ */
+export const HeaderSplit = z.object({
+  header: z.string(),
+  values: z.record(z.string(), z.array(z.number())),
+  rest: z.array(z.number()),
+});
+export type HeaderSplit = z.infer<typeof HeaderSplit>;
+
 /** Route positions (indexes into the virtual host's `routes`), grouped by what a path must be. */
 export const PathIndex = z.object({
   exact: z.record(z.string(), z.array(z.number())),
@@ -131,6 +145,16 @@ export const PathIndex = z.object({
   prefixLengthsCaseless: z.array(z.number()),
   /** Routes that may match any path (regex uri or no uri condition). */
   anyPath: z.array(z.number()),
+  /**
+   * Header splits of the lists above, only for lists where many routes are told apart by one
+   * header's exact value (keyed like the list they split). Optional: absent in snapshots compiled
+   * before them, and a list without a split is scanned whole.
+   */
+  exactSplit: z.record(z.string(), HeaderSplit).optional(),
+  prefixSplit: z.record(z.string(), HeaderSplit).optional(),
+  exactCaselessSplit: z.record(z.string(), HeaderSplit).optional(),
+  prefixCaselessSplit: z.record(z.string(), HeaderSplit).optional(),
+  anyPathSplit: HeaderSplit.optional(),
 });
 export type PathIndex = z.infer<typeof PathIndex>;
 

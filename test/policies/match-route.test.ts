@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { createRoutingTable, matchAccepts, matchRoute, resolveVirtualHost } from "../../policies/routing/match-route.js";
+import { candidatePositions, createRoutingTable, matchAccepts, matchRoute, resolveVirtualHost, type RoutingTable } from "../../policies/routing/match-route.js";
 import type { RequestView } from "../../policies/routing/request-view.js";
+import { buildPathIndex } from "../../policies/snapshot/path-index.js";
+import { Snapshot, type CompiledMatch } from "../../policies/snapshot/schema.js";
 import { BASE_YAML, compileOrThrow, virtualService } from "./fixtures.js";
 
 function request(path: string, init: { host?: string; method?: string; headers?: Record<string, string>; query?: Record<string, string> } = {}): RequestView {
@@ -108,5 +110,116 @@ describe("matchRoute", () => {
         .find((route) => route.matches.length === 0 || route.matches.some((match) => matchAccepts(match, view, "edge/public", routes.regexes)));
       expect(matchRoute(routes, view)?.route.name, `${view.method} ${view.path}`).toBe(linear?.name);
     }
+  });
+
+  const linearMatch = (routes: RoutingTable, view: RequestView) =>
+    routes.snapshot.virtualHosts[0]!.routes
+      .map((id) => routes.snapshot.routes[id]!)
+      .find((route) => route.matches.length === 0 || route.matches.some((match) => matchAccepts(match, view, "edge/public", routes.regexes)));
+
+  it("agrees with a linear scan when routes are told apart by exact header values (the header splits)", async () => {
+    // Many routes on the same paths keyed by x-user's exact value, mixed with routes that use the
+    // header otherwise (prefix, regex, presence, withoutHeaders), other headers, several match
+    // blocks (all keyed, or only some), and routes with no header at all, in any order.
+    for (const seedStart of [11, 12, 13]) {
+      let seed = seedStart;
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+      const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+      const users = Array.from({ length: 40 }, (_, i) => `u${i}`).concat(["", "__proto__", "constructor", "U1"]);
+      const user = () => pick(users);
+      const paths = ["/api/items", "/api/users", "/API/items", "/health", "/other"];
+      const uri = () =>
+        pick([
+          "",
+          ", uri: { prefix: /api/ }",
+          ", uri: { prefix: /api/ }",
+          ", uri: { prefix: /api/ }, ignoreUriCase: true",
+          ", uri: { exact: /health }",
+          ", uri: { regex: \"/(api|other)/?.*\" }",
+        ]);
+      const keyed = () => `headers: { x-user: { exact: "${user()}" }${random() < 0.2 ? ", x-tier: { exact: gold }" : ""} }${uri()}${random() < 0.2 ? ", method: { exact: POST }" : ""}${random() < 0.1 ? ", queryParams: { v: { exact: \"2\" } }" : ""}`;
+      const http: string[] = [];
+      for (let index = 0; index < 250; index++) {
+        const kind = pick(["keyed", "keyed", "keyed", "keyed", "two-keyed", "half-keyed", "prefix", "regex", "present", "without", "other", "none"]);
+        const match =
+          kind === "keyed" ? `[{ ${keyed()} }]`
+          : kind === "two-keyed" ? `[{ ${keyed()} }, { ${keyed()} }]`
+          : kind === "half-keyed" ? `[{ ${keyed()} }, { queryParams: { v: { exact: "3" } } }]`
+          : kind === "prefix" ? `[{ headers: { x-user: { prefix: u1 } }${uri()} }]`
+          : kind === "regex" ? `[{ headers: { x-user: { regex: "u[0-3]" } }${uri()} }]`
+          : kind === "present" ? `[{ headers: { x-user: {} }, method: { exact: DELETE }${uri()} }]`
+          : kind === "without" ? `[{ withoutHeaders: { x-user: { exact: "${user()}" } }, method: { exact: PUT }${uri()} }]`
+          : kind === "other" ? `[{ headers: { x-tier: { exact: gold } }${uri()} }]`
+          : `[{ method: { exact: PATCH }${uri()} }]`;
+        http.push(`- name: r${index}\n  match: ${match}\n  route: ${dest("v1")}`);
+      }
+      // A catch-all for some seeds (the last candidate of every list), none for others.
+      if (seedStart !== 12) http.push(`- name: catch-all\n  route: ${dest("v1")}`);
+      const routes = await table(http.join("\n"));
+      const index = routes.snapshot.virtualHosts[0]!.pathIndex;
+      // The splits exist (else this test would not cover them), and the snapshot still parses.
+      expect(index.prefixSplit?.["/api/"]?.header).toBe("x-user");
+      expect(index.anyPathSplit?.header).toBe("x-user");
+      expect(index.prefixCaselessSplit?.["/api/"]?.header).toBe("x-user");
+      expect(Snapshot.parse(JSON.parse(JSON.stringify(routes.snapshot)))).toEqual(routes.snapshot);
+      for (let trial = 0; trial < 3000; trial++) {
+        const headers: Record<string, string> = {};
+        if (random() < 0.9) headers["x-user"] = random() < 0.1 ? `u${Math.floor(random() * 50)}x` : user();
+        if (random() < 0.4) headers["x-tier"] = pick(["gold", "silver"]);
+        const view = request(pick(paths) + pick(["", "/1", "/a/b"]), {
+          method: pick(["GET", "GET", "POST", "PUT", "DELETE", "PATCH"]),
+          headers,
+          query: random() < 0.3 ? { v: pick(["2", "3"]) } : {},
+        });
+        const linear = linearMatch(routes, view);
+        expect(matchRoute(routes, view)?.route.name, `${view.method} ${view.path} ${JSON.stringify(headers)}`).toBe(linear?.name);
+        if (linear) {
+          const position = routes.snapshot.virtualHosts[0]!.routes.indexOf(routes.snapshot.routes.indexOf(linear));
+          expect(candidatePositions(index, view.path, view)).toContain(position);
+        }
+      }
+    }
+  });
+
+  it("keys a route under every value its match blocks require, and splits only lists worth it", () => {
+    const block = (user: string | undefined, extra: Partial<CompiledMatch> = {}): CompiledMatch => ({
+      uri: { type: "prefix", value: "/api/" },
+      headers: user === undefined ? [] : [{ name: "x-user", match: { type: "exact", value: user } }],
+      withoutHeaders: [],
+      queryParams: [],
+      ...extra,
+    });
+    const matches: CompiledMatch[][] = [
+      ...Array.from({ length: 8 }, (_, i) => [block(`u${i}`)]),
+      [block("a"), block("__proto__")],
+      [block("b"), block("b2"), block("b")],
+      [block("b"), block(undefined)],
+      [block(undefined, { headers: [{ name: "x-user", match: { type: "exact", value: "c", ignoreCase: true } }] })],
+      [],
+    ];
+    const index = buildPathIndex(matches);
+    const split = index.prefixSplit!["/api/"]!;
+    expect(split.header).toBe("x-user");
+    // Not keyed under "__proto__" (the snapshot's schema would drop that key): in `rest` instead.
+    expect(Object.keys(split.values)).toEqual(["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "b", "b2"]);
+    expect(split.values["b"]).toEqual([9]);
+    expect(split.values["b2"]).toEqual([9]);
+    expect(split.rest).toEqual([8, 10, 11]);
+    expect(index.anyPath).toEqual([12]);
+    expect(index.anyPathSplit).toBeUndefined();
+    const view = (user: string | null) => ({ header: (name: string) => (name === "x-user" ? user : null) });
+    expect(candidatePositions(index, "/api/x", view("u3"))).toEqual([3, 8, 10, 11, 12]);
+    expect(candidatePositions(index, "/api/x", view("b2"))).toEqual([8, 9, 10, 11, 12]);
+    expect(candidatePositions(index, "/api/x", view("__proto__"))).toEqual([8, 10, 11, 12]);
+    expect(candidatePositions(index, "/api/x", view(null))).toEqual([8, 10, 11, 12]);
+    expect(candidatePositions(index, "/api/x")).toHaveLength(13);
+    // Seven keyed routes are not worth a split; neither are 9 among 43.
+    expect(buildPathIndex(matches.slice(2)).prefixSplit).toBeUndefined();
+    const diluted = [...matches, ...Array.from({ length: 30 }, () => [block(undefined)])];
+    expect(buildPathIndex(diluted).prefixSplit).toBeUndefined();
+    // No split at all: the index has exactly the fields it had before splits existed.
+    expect(Object.keys(buildPathIndex([[block("u1")]])).sort()).toEqual(
+      ["anyPath", "exact", "exactCaseless", "prefix", "prefixCaseless", "prefixLengths", "prefixLengthsCaseless"],
+    );
   });
 });
