@@ -1,4 +1,5 @@
 import type { Context, Hono } from "hono";
+import { bindingPropsCaller, executionProps } from "../../policies/identity/binding-props.js";
 import { JwtSvidRequest, X509SvidRequest } from "../api/schemas.js";
 import { ApiError } from "../errors.js";
 import { readJsonBody } from "../http/body.js";
@@ -49,7 +50,7 @@ export function registerCaRoutes(app: Hono<ControlEnv>, options: CaRouteOptions 
     if (tokens.admin === undefined) throw ApiError.of("unavailable", "the control API has no MESH_ADMIN_TOKEN secret configured; every call is refused until it has one");
     const meshConfigs = await c.var.store.listResources({ kind: "MeshConfig" });
     const registrations = meshConfigs.status === 200 ? registrationsOf((meshConfigs.body as { items: Record<string, unknown>[] }).items) : [];
-    return identifySvidCaller(c.req.header("authorization"), tokens, registrations);
+    return identifySvidCaller(c.req.header("authorization"), tokens, registrations, bindingPropsCaller(executionProps(c)));
   };
   const allow = (ca: MeshCa, caller: SvidCaller, spiffeId: string) => requireAllowed(caller, refusal(() => checkRequestedId(ca, spiffeId)).uri);
 
@@ -59,7 +60,7 @@ export function registerCaRoutes(app: Hono<ControlEnv>, options: CaRouteOptions 
     const body = await readJsonBody(c, c.var.settings.MESH_MAX_BODY_BYTES, X509SvidRequest);
     allow(ca, caller, body.spiffeId);
     const issued = await refusalAsync(() => issueX509SvidFromCsr(ca, body, now()));
-    log(c, "x509", issued.spiffeId, caller.kind, issued.serialNumber);
+    log(c, "x509", issued.spiffeId, callerName(caller), issued.serialNumber);
     return c.json(issued, 200, { "cache-control": "no-store" });
   });
 
@@ -69,7 +70,7 @@ export function registerCaRoutes(app: Hono<ControlEnv>, options: CaRouteOptions 
     const body = await readJsonBody(c, c.var.settings.MESH_MAX_BODY_BYTES, JwtSvidRequest);
     allow(ca, caller, body.spiffeId);
     const issued = await refusalAsync(() => issueJwtSvidFor(ca, body, now()));
-    log(c, "jwt", issued.spiffeId, caller.kind, undefined, issued.audience);
+    log(c, "jwt", issued.spiffeId, callerName(caller), undefined, issued.audience);
     return c.json(issued, 200, { "cache-control": "no-store" });
   });
 }
@@ -101,4 +102,9 @@ function asApiError(error: unknown): unknown {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return typeof value === "string" && value.length > 0 ? value : undefined;
+}
+
+/** `admin`, `workload` (a registration token) or `service-binding` (attested by the platform). */
+function callerName(caller: SvidCaller): string {
+  return caller.kind === "workload" && caller.attested ? caller.attested : caller.kind;
 }

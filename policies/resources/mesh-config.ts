@@ -63,7 +63,16 @@ export const WorkloadRegistration = istioObject({
       ctx.addIssue({ code: "custom", message: `'${value}' is not a valid SPIFFE ID (${error instanceof SpiffeIdError ? error.message : String(error)})` });
     }
   }),
-  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, "tokenSha256 must be the SHA-256 of the registration token as 64 lowercase hex digits (e.g. printf %s \"$TOKEN\" | sha256sum)"),
+  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, "tokenSha256 must be the SHA-256 of the registration token as 64 lowercase hex digits (e.g. printf %s \"$TOKEN\" | sha256sum)").optional(),
+  /**
+   * Attested by the platform: a worker that reaches the control worker through a Cloudflare
+   * service binding whose `props.spiffeId` is this SPIFFE ID may obtain it, with no token.
+   */
+  serviceBinding: z.boolean().optional(),
+}).superRefine((registration, ctx) => {
+  if (registration.tokenSha256 === undefined && registration.serviceBinding !== true) {
+    ctx.addIssue({ code: "custom", message: "a workload registration needs tokenSha256 (a registration token) or serviceBinding: true (attested by a service binding's props), or both" });
+  }
 });
 export type WorkloadRegistration = z.infer<typeof WorkloadRegistration>;
 

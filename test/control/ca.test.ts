@@ -29,18 +29,21 @@ const READER = "ca-test-reader-token";
 const REGISTRATION = "registration-token-for-productpage-0123456789";
 const PRODUCTPAGE = "spiffe://acme.test/ns/bookinfo/sa/productpage";
 const REVIEWS = "spiffe://acme.test/ns/bookinfo/sa/reviews";
+const RATINGS = "spiffe://acme.test/ns/bookinfo/sa/ratings";
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);
 
 let secrets: CaSecrets;
 let app: ReturnType<typeof createControlApp>;
 let env: Record<string, unknown>;
 
-async function call(method: string, path: string, init: { token?: string | null; body?: unknown } = {}) {
+async function call(method: string, path: string, init: { token?: string | null; body?: unknown; props?: Record<string, unknown> } = {}) {
   const headers: Record<string, string> = {};
   const token = init.token === undefined ? ADMIN : init.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;
   if (init.body !== undefined) headers["content-type"] = "application/json";
-  const response = await app.request(path, { method, headers, ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}) }, env);
+  // A service binding's call: the platform gives the worker `ctx.props` from the caller's binding.
+  const ctx = init.props ? ({ props: init.props, waitUntil: () => {}, passThroughOnException: () => {} } as unknown as ExecutionContext) : undefined;
+  const response = await app.request(path, { method, headers, ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}) }, env, ctx);
   return { status: response.status, headers: response.headers, body: (await response.json()) as any };
 }
 
@@ -70,7 +73,7 @@ beforeAll(async () => {
     apiVersion: "mesh.istio.io/v1alpha1",
     kind: "MeshConfig",
     metadata: { name: "mesh", namespace: "istio-system" },
-    spec: { trustDomain: "acme.test", workloadRegistrations: [{ spiffeId: PRODUCTPAGE, tokenSha256: await sha256Hex(REGISTRATION) }] },
+    spec: { trustDomain: "acme.test", workloadRegistrations: [{ spiffeId: PRODUCTPAGE, tokenSha256: await sha256Hex(REGISTRATION) }, { spiffeId: RATINGS, serviceBinding: true }] },
   };
   const applied = await app.request("/v1/apply", { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify(meshConfig) }, env);
   expect(applied.status, await applied.clone().text()).toBe(200);
@@ -209,7 +212,33 @@ describe("POST /v1/svid/jwt", () => {
   });
 });
 
+describe("identities attested by a service binding (ctx.props.spiffeId)", () => {
+  it("issue the registered SPIFFE ID with no token, and nothing else", async () => {
+    const mine = await call("POST", "/v1/svid/jwt", { token: null, props: { spiffeId: RATINGS }, body: { spiffeId: RATINGS, audience: ["a"] } });
+    expect(mine.status, JSON.stringify(mine.body)).toBe(200);
+    expect((await verifyJwtSvid(mine.body.token, await bundleLookup(), { audience: "a", now: NOW })).spiffeId.uri).toBe(RATINGS);
+    expectRefusal(await call("POST", "/v1/svid/jwt", { token: null, props: { spiffeId: RATINGS }, body: { spiffeId: PRODUCTPAGE, audience: ["a"] } }), 403, "forbidden", "ERR_CA_NOT_REGISTERED");
+  });
+
+  it("refuse a binding whose identity is not registered with serviceBinding, invalid props, and HTTP callers without a token", async () => {
+    // productpage is registered by token only: its binding is not enough.
+    expectRefusal(await call("POST", "/v1/svid/jwt", { token: null, props: { spiffeId: PRODUCTPAGE }, body: { spiffeId: PRODUCTPAGE, audience: ["a"] } }), 403, "forbidden", "ERR_CA_NOT_REGISTERED");
+    expectRefusal(await call("POST", "/v1/svid/jwt", { token: null, props: { spiffeId: "not a spiffe id" }, body: { spiffeId: RATINGS, audience: ["a"] } }), 403, "forbidden", "ERR_CA_BINDING_PROPS");
+    expectRefusal(await call("POST", "/v1/svid/jwt", { token: null, body: { spiffeId: RATINGS, audience: ["a"] } }), 401, "unauthorized", "ERR_CA_UNAUTHENTICATED");
+    // A token, when given, decides (the reader's is refused even through a binding).
+    expectRefusal(await call("POST", "/v1/svid/jwt", { token: READER, props: { spiffeId: RATINGS }, body: { spiffeId: RATINGS, audience: ["a"] } }), 403, "forbidden", "ERR_CA_READER_TOKEN");
+  });
+});
+
 describe("MeshConfig.workloadRegistrations", () => {
+  it("needs a token digest or serviceBinding: true", async () => {
+    const answer = await call("POST", "/v1/validate", {
+      body: { apiVersion: "mesh.istio.io/v1alpha1", kind: "MeshConfig", metadata: { name: "mesh", namespace: "istio-system" }, spec: { trustDomain: "acme.test", workloadRegistrations: [{ spiffeId: RATINGS }] } },
+    });
+    expect(answer.status).toBe(400);
+    expect(JSON.stringify(answer.body)).toContain("needs tokenSha256 (a registration token) or serviceBinding: true");
+  });
+
   it("refuses a registration outside the trust domain and a token that is not a SHA-256", async () => {
     const answer = await call("POST", "/v1/validate", {
       body: { apiVersion: "mesh.istio.io/v1alpha1", kind: "MeshConfig", metadata: { name: "mesh", namespace: "istio-system" }, spec: { trustDomain: "acme.test", workloadRegistrations: [{ spiffeId: "spiffe://partner.test/ns/a/sa/b", tokenSha256: "ab" }] } },

@@ -822,9 +822,9 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     "rule": "service binding: ctx.props.spiffeId must be a SPIFFE ID",
-    "file": "gateway/security/service-binding.ts",
-    "find": "parseSpiffeId(",
-    "replace": "((text: string) => ({ uri: text, trustDomain: text.split(\"/\")[2] ?? \"\", path: \"\" }))(",
+    "file": "policies/identity/binding-props.ts",
+    "find": "return { kind: \"caller\", spiffeId: parseSpiffeId(text) };",
+    "replace": "return { kind: \"caller\", spiffeId: { uri: text, trustDomain: text.split(\"/\")[2] ?? \"\", path: \"\" } };",
     "tests": [
       "test/egress/service-binding.test.ts"
     ]
@@ -882,6 +882,15 @@ export const MUTATIONS: Mutation[] = [
     "tests": [
       "test/policies/authz/evaluate.test.ts",
       "test/gateway/security/authorization.test.ts"
+    ]
+  },
+  {
+    "rule": "CA: a service binding obtains only a SPIFFE ID registered with serviceBinding",
+    "file": "control/ca/authorize.ts",
+    "find": "if (registrations.some((registration) => registration.serviceBinding === true && registration.spiffeId === spiffeId)) {",
+    "replace": "if (true) {",
+    "tests": [
+      "test/control/ca.test.ts"
     ]
   }
 ];
