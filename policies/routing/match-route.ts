@@ -126,44 +126,50 @@ export function candidatePositions(index: PathIndex, path: string, request?: Pic
  */
 function candidateLists(index: PathIndex, path: string, request: Pick<RequestView, "header"> | undefined): number[][] {
   const lists: number[][] = [];
-  const push = (list: number[] | undefined) => {
-    if (list !== undefined && list.length > 0) lists.push(list);
-  };
-  const pushKeyed = (table: Record<string, number[]>, splits: Record<string, HeaderSplit> | undefined, key: string) => {
-    const split = splits !== undefined && request !== undefined ? own(splits, key) : undefined;
-    if (split === undefined) push(own(table, key));
-    else pushSplit(split);
-  };
-  const pushSplit = (split: HeaderSplit) => {
-    const value = request!.header(split.header);
-    if (value !== null) push(own(split.values, value));
-    push(split.rest);
-  };
-  pushKeyed(index.exact, index.exactSplit, path);
+  // Plain functions rather than closures over the request: this runs on every request.
+  pushKeyed(lists, index.exact, request === undefined ? undefined : index.exactSplit, path, request);
   for (const length of index.prefixLengths) {
     if (length > path.length) break;
-    pushKeyed(index.prefix, index.prefixSplit, path.slice(0, length));
+    pushKeyed(lists, index.prefix, request === undefined ? undefined : index.prefixSplit, path.slice(0, length), request);
   }
   if (index.prefixLengthsCaseless.length > 0 || hasKeys(index.exactCaseless)) {
     const lower = path.toLowerCase();
-    pushKeyed(index.exactCaseless, index.exactCaselessSplit, lower);
+    pushKeyed(lists, index.exactCaseless, request === undefined ? undefined : index.exactCaselessSplit, lower, request);
     for (const length of index.prefixLengthsCaseless) {
       if (length > lower.length) break;
-      pushKeyed(index.prefixCaseless, index.prefixCaselessSplit, lower.slice(0, length));
+      pushKeyed(lists, index.prefixCaseless, request === undefined ? undefined : index.prefixCaselessSplit, lower.slice(0, length), request);
     }
   }
-  if (index.anyPathSplit !== undefined && request !== undefined) pushSplit(index.anyPathSplit);
-  else push(index.anyPath);
+  if (index.anyPathSplit !== undefined && request !== undefined) pushSplit(lists, index.anyPathSplit, request);
+  else pushList(lists, index.anyPath);
   return lists;
+}
+
+function pushList(lists: number[][], list: number[] | undefined): void {
+  if (list !== undefined && list.length > 0) lists.push(list);
+}
+
+/** The list under `key`, or, when it has a split (only passed with a request), the split's lists for the request. */
+function pushKeyed(
+  lists: number[][],
+  table: Record<string, number[]>,
+  splits: Record<string, HeaderSplit> | undefined,
+  key: string,
+  request: Pick<RequestView, "header"> | undefined,
+): void {
+  if (splits !== undefined && Object.hasOwn(splits, key)) pushSplit(lists, splits[key]!, request!);
+  else if (Object.hasOwn(table, key)) pushList(lists, table[key]);
+}
+
+function pushSplit(lists: number[][], split: HeaderSplit, request: Pick<RequestView, "header">): void {
+  const value = request.header(split.header);
+  if (value !== null && Object.hasOwn(split.values, value)) pushList(lists, split.values[value]);
+  pushList(lists, split.rest);
 }
 
 function hasKeys(table: Record<string, unknown>): boolean {
   for (const _key in table) return true;
   return false;
-}
-
-function own<T>(table: Record<string, T>, key: string): T | undefined {
-  return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 export function matchAccepts(match: CompiledMatch, request: RequestView, gatewayName: string, regexes: RegexCache): boolean {
