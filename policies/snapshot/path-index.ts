@@ -113,13 +113,21 @@ function splitByHeader(list: readonly number[], required: readonly Map<string, s
     }
   }
   if (header === undefined || best < MIN_HEADER_SPLIT || best * 4 < list.length) return undefined;
-  const split: HeaderSplit = { header, values: {}, rest: [] };
+  const byValue = new Map<string, number[]>();
+  const rest: number[] = [];
   for (const position of list) {
     const values = required[position]!.get(header);
-    if (values === undefined) split.rest.push(position);
-    else for (const value of values) addTo(split.values, value, position);
+    if (values === undefined) rest.push(position);
+    else {
+      for (const value of values) {
+        const positions = byValue.get(value);
+        if (positions === undefined) byValue.set(value, [position]);
+        else addOnce(positions, position);
+      }
+    }
   }
-  return split;
+  // fromEntries defines each key as data (as addTo does), in first-seen order.
+  return { header, values: Object.fromEntries(byValue), rest };
 }
 
 function addTo(table: Record<string, number[]>, key: string, position: number): void {
