@@ -51,7 +51,7 @@ export const MATCH_SHAPES: Record<MatchShapeName, { describe: string; shape: (ro
     shape: (routes) => ({ hosts: 1, routesPerHost: routes, distinguishBy: "path" }),
   },
   "one-host-headers": {
-    describe: "all routes in one host, on the same path prefix, told apart only by a header (every route is a candidate)",
+    describe: "all routes in one host, on the same path prefix, told apart only by a header's exact value (every route is a path candidate; the header split narrows to one)",
     shape: (routes) => ({ hosts: 1, routesPerHost: routes, distinguishBy: "header" }),
   },
 };

@@ -309,7 +309,9 @@ function targets(rows: (CandidateRow | SkippedRow)[], micro: MicroResults | unde
     const worst = micro.match["one-host-headers"].bySize[largest]!.last;
     list.push({
       target: `matching at ${Number(largest).toLocaleString("en-US")} routes within a few µs (gateway-full's layout)`,
-      measured: `${fmt(spreadLast.median_ns / 1000, 2)} µs median (p99 ${fmt(spreadLast.p99_ns / 1000, 2)}); not met when all routes share one host and path and differ only by a header: ${fmt(worst.median_ns / 1000, 0)} µs (a linear scan, as in Envoy)`,
+      measured: `${fmt(spreadLast.median_ns / 1000, 2)} µs median (p99 ${fmt(spreadLast.p99_ns / 1000, 2)}); when all routes share one host and path and differ only by a header's exact value (one-host-headers), last route: ${
+        worst.median_ns <= 5000 ? `${fmt(worst.median_ns / 1000, 2)} µs (the path index's header split)` : `${fmt(worst.median_ns / 1000, 0)} µs, not met (a linear scan)`
+      }`,
       met: spreadLast.median_ns <= 5000,
     });
     const compile = micro.compile[micro.compile.length - 1]!;
