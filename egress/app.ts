@@ -18,6 +18,8 @@ import { blockUnregistered, outboundRoute } from "./stages/outbound-route.js";
 export const EGRESS_DEFAULTS = {
   MESH_GATEWAY_LABELS: "istio=egressgateway",
   MESH_WORKLOAD_NAME: "istio-egressgateway",
+  // Callers reach the egress through service bindings, which can set request.cf themselves.
+  MESH_PLATFORM_MTLS: "off",
 } as const;
 
 /** The egress gateway's default SPIFFE ID is `spiffe://<trustDomain>/ns/<rootNamespace>/sa/` this (Istio's name). */

@@ -18,7 +18,8 @@ export { BLACKHOLE_CLUSTER, BLOCK_ALL_ROUTE, PASSTHROUGH_CLUSTER, PASSTHROUGH_GA
 export type OutboundTarget =
   | { kind: "registered"; service: ExternalService; port: ExternalService["ports"][number]; route: CompiledRoute }
   | { kind: "passthrough"; route: CompiledRoute }
-  | { kind: "blocked"; policy: OutboundTrafficPolicy; route: CompiledRoute };
+  | { kind: "blocked"; policy: OutboundTrafficPolicy; route: CompiledRoute }
+  | { kind: "insecure"; message: string; route: CompiledRoute };
 
 /** Derived per-host clusters (wildcard hosts resolved by DNS, ALLOW_ANY passthrough) kept per snapshot, at most this many. */
 const MAX_DERIVED_CLUSTERS = 1000;
@@ -41,10 +42,11 @@ export class EgressRegistry {
     this.clusters = new EgressClusterStates({ ...snapshot.clusters, ...snapshot.egress?.clusters }, previous?.clusters);
   }
 
-  /** Where a call to `host` (normalised, no port) on `port` goes, or that it is blocked. */
-  resolve(host: string, port: number): OutboundTarget {
-    const plan = this.hosts.plan(host, port, (key) => this.clusters.get(key)?.cluster);
+  /** Where a call to `host` (normalised, no port) on `port`, asked for over `scheme`, goes, or that it is blocked or refused. */
+  resolve(host: string, port: number, scheme: "http" | "https" = "http"): OutboundTarget {
+    const plan = this.hosts.plan(host, port, (key) => this.clusters.get(key)?.cluster, scheme);
     if (plan.kind === "blocked") return { kind: "blocked", policy: plan.policy, route: this.blackhole };
+    if (plan.kind === "insecure") return { kind: "insecure", message: plan.message, route: this.blackhole };
     if (plan.kind === "passthrough") {
       return this.derive(plan.cluster.key, () => ({ kind: "passthrough", route: this.hosts.passthroughRoute(plan, this.addCluster(plan.cluster)) }));
     }

@@ -130,6 +130,13 @@ const SecuritySettings = {
   MESH_PROXY_SECRET: Secret("MESH_PROXY_SECRET"),
   /** SHA-256 fingerprints of front proxies' client certificates, trusted when the platform verified them (comma-separated). */
   MESH_TRUSTED_PROXY_CERT_SHA256: Fingerprints,
+  /**
+   * Whether `request.cf.tlsClientAuth` (the platform's mTLS, and a front proxy's certificate
+   * fingerprint) is believed: `on` for the ingress, which the internet reaches through
+   * Cloudflare's edge; `off` for the egress, whose callers come through service bindings, where a
+   * caller worker could set `cf` on the request it sends.
+   */
+  MESH_PLATFORM_MTLS: z.preprocess((value) => (value === "" ? undefined : value), z.enum(["on", "off"], { error: () => "MESH_PLATFORM_MTLS must be on or off" }).default("on")),
   /** The gateway's own SPIFFE ID (XFCC `By`, JWT-SVID audience); default `spiffe://<trustDomain>/ns/<rootNamespace>/sa/istio-ingressgateway-service-account`. */
   MESH_GATEWAY_SPIFFE_ID: z.preprocess((value) => (value === "" ? undefined : value), z.string().refine(isSpiffeId, "MESH_GATEWAY_SPIFFE_ID must be a SPIFFE ID").optional()),
   /**

@@ -4,6 +4,8 @@ import { GatewayError } from "../../gateway/errors.js";
 import { parseSpiffeId } from "../../policies/identity/spiffe-id.js";
 import type { Snapshot } from "../../policies/snapshot/schema.js";
 import { EgressCredentialTable } from "../../policies/egress/credentials.js";
+import { PASSTHROUGH_CLUSTER } from "../../policies/egress/outbound.js";
+import { isLoopbackAddress } from "../../policies/snapshot/hosts.js";
 import type { OutboundJwtSvidMinter } from "../outbound-identity.js";
 import { maskSecretInStream } from "../secret-redaction.js";
 
@@ -23,9 +25,18 @@ export function outboundCredentials(minter: OutboundJwtSvidMinter, now: () => nu
     if (!credentials) return next();
     let table = tables.get(snapshot);
     if (!table) tables.set(snapshot, (table = new EgressCredentialTable(credentials)));
-    const host = c.get("destination").cluster.cluster.host;
+    const cluster = c.get("destination").cluster.cluster;
+    // Only a host a MESH_EXTERNAL ServiceEntry declares gets credentials: never an ALLOW_ANY
+    // passthrough to a host nobody declared, even one a wildcard credential host would cover.
+    if (cluster.key.startsWith(`${PASSTHROUGH_CLUSTER}|`)) return next();
+    const host = cluster.host;
     const credential = table.forHost(host);
     if (!credential) return next();
+    // The backstop of the compile-time check: a credential never leaves in cleartext (plain HTTP
+    // to anything but loopback), whatever routing, subsets or wildcards made of the cluster.
+    if (cluster.scheme !== "https" && cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address))) {
+      throw new GatewayError(503, undefined, "credential_insecure", `EgressCredential ${credential.name}: ${cluster.key} is plain HTTP to a non-loopback address; its credentials are only sent over TLS`);
+    }
 
     const stream = c.get("stream");
     const headers = c.get("outbound").headers;

@@ -39,7 +39,9 @@ export function outboundRoute(): MiddlewareHandler<GatewayEnv> {
     const request = targetOfRequestUrl(c);
     if (resolveVirtualHost(config.table, request.host).kind === "found") return routed(c, next);
 
-    const target = registry.resolve(request.host, request.port);
+    const target = registry.resolve(request.host, request.port, request.scheme === "https" ? "https" : "http");
+    // An https call to a host declared without TLS is refused outright: nothing is sent, in any form.
+    if (target.kind === "insecure") throw new GatewayError(502, "NR", "outbound_tls_unavailable", target.message);
     const stream = c.get("stream");
     c.set("route", { gateway: PASSTHROUGH_GATEWAY, virtualHost: { virtualService: "-", hosts: [request.host], routes: [], pathIndex: EMPTY_INDEX }, route: target.route, match: undefined });
     stream.routeName = target.route.name;

@@ -5,6 +5,7 @@ import { IdentityError } from "../../policies/identity/errors.js";
 import { certificatesFromXfcc, parseXfcc } from "../../policies/identity/xfcc.js";
 import type { GatewayEnv } from "../context.js";
 import { GatewayError } from "../errors.js";
+import { serviceBindingCaller } from "../security/service-binding.js";
 import type { RequestIdentity } from "../security/identity.js";
 import type { SecurityState } from "../security/state.js";
 
@@ -39,7 +40,11 @@ export function identitySanitize(state: SecurityState): MiddlewareHandler<Gatewa
       }
       trustedProxy = true;
     }
-    const platform = platformClientCert((c.req.raw as { cf?: unknown }).cf);
+    // A call through a service binding with props carries the caller's identity in ctx.props; its
+    // `request.cf` (and cf-connecting-ip) come from the caller worker, which could set them, so
+    // neither is believed then, nor on a gateway whose platform mTLS is off (the egress).
+    const viaBinding = serviceBindingCaller(c).kind !== "none";
+    const platform = settings.MESH_PLATFORM_MTLS === "on" && !viaBinding ? platformClientCert((c.req.raw as { cf?: unknown }).cf) : undefined;
     if (platform?.fingerprintSha256 !== undefined && settings.MESH_TRUSTED_PROXY_CERT_SHA256.has(platform.fingerprintSha256)) trustedProxy = true;
 
     const identity: RequestIdentity = { security, trustedProxy };
@@ -62,7 +67,7 @@ export function identitySanitize(state: SecurityState): MiddlewareHandler<Gatewa
       }
     }
 
-    identity.sourceIp = headers.get("cf-connecting-ip") ?? undefined;
+    identity.sourceIp = viaBinding ? undefined : (headers.get("cf-connecting-ip") ?? undefined);
     const forwarded = trustedProxy ? headers.get("x-forwarded-for")?.split(",").map((entry) => entry.trim()).filter(Boolean) : undefined;
     identity.remoteIp = forwarded?.[forwarded.length - 1] ?? identity.sourceIp;
 

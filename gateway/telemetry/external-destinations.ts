@@ -68,11 +68,14 @@ function firstDestinationCluster(c: Context<GatewayEnv>): string | undefined {
 }
 
 /**
- * Istio's labels for a call to a virtual cluster: `destination_service_name` is the cluster,
- * `destination_service` the host the caller asked for, and nothing is known of the destination's
- * namespace, workload or version.
+ * Istio's labels for a call to a virtual cluster: `destination_service_name` is the cluster, and
+ * nothing is known of the destination's namespace, workload or version. Istio also puts the host
+ * the caller asked for in `destination_service`; here that label is the cluster too, because the
+ * host is whatever any caller writes in `Host`: a client could otherwise fill the isolate's
+ * bounded series with junk hosts and push the real ones out. The access log and the egress audit
+ * name the host.
  */
-export function virtualClusterLabels(labels: IstioRequestLabels, cluster: VirtualCluster, host: string | undefined): IstioRequestLabels {
+export function virtualClusterLabels(labels: IstioRequestLabels, cluster: VirtualCluster): IstioRequestLabels {
   return {
     ...labels,
     destination_workload: "unknown",
@@ -80,7 +83,7 @@ export function virtualClusterLabels(labels: IstioRequestLabels, cluster: Virtua
     destination_principal: "unknown",
     destination_app: "unknown",
     destination_version: "unknown",
-    destination_service: host ?? "unknown",
+    destination_service: cluster,
     destination_canonical_service: "unknown",
     destination_canonical_revision: "latest",
     destination_service_name: cluster,

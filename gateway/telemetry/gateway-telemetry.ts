@@ -114,7 +114,7 @@ export class GatewayTelemetry {
     const durationMs = endMs - stream.startMs;
     const virtualCluster = virtualClusterOf(c);
     const reported = istioRequestLabels("source", this.workload, facts);
-    const labels = virtualCluster ? virtualClusterLabels(reported, virtualCluster, c.get("request")?.host) : reported;
+    const labels = virtualCluster ? virtualClusterLabels(reported, virtualCluster) : reported;
     if (this.reporters.has("source")) recordIstioRequest(this.istio, labels, { durationMs, requestBytes, responseBytes });
     if (this.reporters.has("destination") && !virtualCluster) this.recordDestinationReports(c, facts.requestProtocol, requestBytes, responseBytes);
     recordRouteRequest(this.routes, { routeName: stream.routeName, responseCode: facts.responseCode, responseFlags: facts.responseFlags }, durationMs);

@@ -1,5 +1,6 @@
 import type { CompiledAuthorizationPolicy, CompiledAuthzRule, CompiledCondition, CompiledOperation, CompiledSource } from "../snapshot/schema.js";
 import { cidrContains, parseCidr, type Cidr } from "./cidr.js";
+import { removeDotSegments } from "../paths/normalize.js";
 import { wildcardMatches } from "./match.js";
 import type { AuthzRequest } from "./request.js";
 
@@ -130,27 +131,30 @@ function operationMatches(operation: CompiledOperation, context: MatchContext): 
 }
 
 /**
- * `paths`/`notPaths`. A path segment may carry `;` parameters (`/admin;x=1`) that routing's
- * string prefixes see through but a policy's exact paths do not; Envoy leaves them too. A DENY
- * policy is judged on both spellings, the path as received and without its parameters, so a
- * parameter cannot slip a request past it (it matches if either does; a `notPaths` exempts only
- * if both do). ALLOW and AUDIT see the path as received: that never allows more.
+ * `paths`/`notPaths`. A path segment may carry `;` parameters (`/admin;x=1`, `/x/..;/admin`)
+ * that routing's string prefixes, or an upstream, may see through while a policy's exact paths
+ * do not; Envoy leaves them in place too. So a path with parameters is judged on both spellings,
+ * as received and without its parameters (dot segments then resolved again), each time in the
+ * direction that refuses more: a DENY matches if either spelling does and its `notPaths` exempt
+ * only if both do; an ALLOW (or AUDIT) matches only if both do and its `notPaths` exclude if
+ * either does.
  */
 function pathsMatch(operation: CompiledOperation, context: MatchContext): boolean {
   const request = context.request;
   const ignoreCase = request.pathIgnoreCase === true;
-  const bare = context.denying ? withoutPathParameters(request.path) : request.path;
+  const bare = withoutPathParameters(request.path);
   if (bare === request.path) return field(operation.paths, operation.notPaths, (pattern) => wildcardMatches(pattern, request.path, ignoreCase));
   const either = (pattern: string) => wildcardMatches(pattern, request.path, ignoreCase) || wildcardMatches(pattern, bare, ignoreCase);
   const both = (pattern: string) => wildcardMatches(pattern, request.path, ignoreCase) && wildcardMatches(pattern, bare, ignoreCase);
-  if (operation.paths && !operation.paths.some(either)) return false;
-  if (operation.notPaths && operation.notPaths.some(both)) return false;
+  const [match, exempt] = context.denying ? [either, both] : [both, either];
+  if (operation.paths && !operation.paths.some(match)) return false;
+  if (operation.notPaths && operation.notPaths.some(exempt)) return false;
   return true;
 }
 
-/** `/a;x=1/b;y` → `/a/b`. */
+/** `/a;x=1/b;y` → `/a/b`, `/x/..;/admin` → `/admin`. */
 export function withoutPathParameters(path: string): string {
-  return path.includes(";") ? path.replace(/;[^/]*/g, "") : path;
+  return path.includes(";") ? removeDotSegments(path.replace(/;[^/]*/g, "")) : path;
 }
 
 function conditionMatches(condition: CompiledCondition, context: MatchContext): boolean {

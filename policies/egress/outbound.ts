@@ -31,7 +31,9 @@ export type OutboundPlan =
   | { kind: "registered"; service: ExternalService; port: ExternalService["ports"][number]; cluster: Cluster; derived: boolean }
   /** ALLOW_ANY: the host itself, cluster `PassthroughCluster|host|port` (not in the snapshot). */
   | { kind: "passthrough"; cluster: Cluster }
-  | { kind: "blocked"; policy: OutboundTrafficPolicy };
+  | { kind: "blocked"; policy: OutboundTrafficPolicy }
+  /** An https call to a host declared with no TLS port: never downgraded to plain HTTP. */
+  | { kind: "insecure"; service: ExternalService; message: string };
 
 export class OutboundHosts {
   readonly policy: OutboundTrafficPolicy;
@@ -56,15 +58,28 @@ export class OutboundHosts {
     return this.exact.get(host) ?? this.wildcard.find((candidate) => hostMatchesPattern(host, candidate.host));
   }
 
-  /** Where a call to `host` on `port` goes; `clusterOf` finds a snapshot cluster (routed or external) by key. */
-  plan(host: string, port: number, clusterOf: (key: string) => Cluster | undefined): OutboundPlan {
+  /**
+   * Where a call to `host` on `port` goes; `clusterOf` finds a snapshot cluster (routed or
+   * external) by key. `scheme` is what the caller asked for: an https call (a service binding's
+   * `https://` URL, port 443) stays https end to end, or is refused; it is never sent as plain HTTP.
+   */
+  plan(host: string, port: number, clusterOf: (key: string) => Cluster | undefined, scheme: "http" | "https" = "http"): OutboundPlan {
     const service = this.find(host);
     if (!service) {
       if (this.policy === "REGISTRY_ONLY") return { kind: "blocked", policy: this.policy };
-      const key = `${PASSTHROUGH_CLUSTER}|${host}|${port}`;
-      return { kind: "passthrough", cluster: externalCluster(key, host, port, "http", `${this.rootNamespace}/${PASSTHROUGH_CLUSTER}`) };
+      const passthroughScheme = scheme === "https" || port === 443 ? "https" : "http";
+      const key = `${PASSTHROUGH_CLUSTER}|${host}|${port}${passthroughScheme === "https" ? "|https" : ""}`;
+      return { kind: "passthrough", cluster: externalCluster(key, host, port, passthroughScheme, `${this.rootNamespace}/${PASSTHROUGH_CLUSTER}`) };
     }
-    const servicePort = pickPort(service, port);
+    const candidates = scheme === "https" ? service.ports.filter((candidate) => clusterOf(candidate.cluster)?.scheme === "https") : service.ports;
+    if (candidates.length === 0) {
+      return {
+        kind: "insecure",
+        service,
+        message: `'${host}' is declared (ServiceEntry ${service.serviceEntry}) with no TLS port (${service.ports.map((candidate) => `${candidate.number}/${candidate.protocol}`).join(", ")}): an https call is not downgraded to plain HTTP; declare an HTTPS port or originate TLS (DestinationRule tls)`,
+      };
+    }
+    const servicePort = pickPort({ ...service, ports: candidates }, port);
     const cluster = clusterOf(servicePort.cluster)!;
     // A wildcard host with no endpoints of its own resolves to the host asked for (Istio: DNS of the original host).
     if (cluster.endpoints.some((endpoint) => endpoint.address.includes("*"))) {
@@ -81,7 +96,7 @@ export class OutboundHosts {
   }
 
   /** The route a passthrough call takes to `cluster` (named after the ServiceEntry host, or `PassthroughCluster`). */
-  passthroughRoute(plan: Exclude<OutboundPlan, { kind: "blocked" }>, cluster: string): CompiledRoute {
+  passthroughRoute(plan: Extract<OutboundPlan, { kind: "registered" | "passthrough" }>, cluster: string): CompiledRoute {
     return passthroughRoute(plan.kind === "registered" ? `${plan.service.serviceEntry}:${plan.service.host}` : PASSTHROUGH_CLUSTER, cluster, this.retries);
   }
 }

@@ -134,8 +134,14 @@ export function explainRequest(snapshot: Snapshot, input: ExplainRequestInput, o
     // The egress's passthrough (egress/stages/outbound-route.ts): no VirtualService serves the host.
     const hosts = new OutboundHosts(snapshot);
     const all = clusters;
-    const plan = hosts.plan(request.host, request.port, (key) => all[key]);
+    const plan = hosts.plan(request.host, request.port, (key) => all[key], request.scheme === "https" ? "https" : "http");
     gatewayName = PASSTHROUGH_GATEWAY.name;
+    if (plan.kind === "insecure") {
+      // Refused at the route, before authentication (egress/stages/outbound-route.ts).
+      explanation.egress = { kind: "insecure", outboundTrafficPolicy: hosts.policy, serviceEntry: plan.service.serviceEntry, serviceHost: plan.service.host, port: null, cluster: null };
+      explanation.outcomes = [{ status: 502, flag: "NR", probability: 1, description: `outbound_tls_unavailable: ${plan.message}` }];
+      return explanation;
+    }
     explanation.egress = {
       kind: plan.kind,
       outboundTrafficPolicy: hosts.policy,

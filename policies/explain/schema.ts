@@ -194,7 +194,7 @@ export type SecurityVerdict = z.infer<typeof SecurityVerdict>;
 
 export const EgressLookup = z.object({
   /** How the egress found the destination: a VirtualService on its Gateway, a MESH_EXTERNAL ServiceEntry, ALLOW_ANY passthrough, or blocked. */
-  kind: z.enum(["virtual_service", "registered", "passthrough", "blocked"]),
+  kind: z.enum(["virtual_service", "registered", "passthrough", "blocked", "insecure"]),
   outboundTrafficPolicy: z.enum(["REGISTRY_ONLY", "ALLOW_ANY"]),
   /** The ServiceEntry (`namespace/name`) and host pattern that declared the host. */
   serviceEntry: z.string().nullable(),

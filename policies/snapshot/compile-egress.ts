@@ -3,7 +3,7 @@ import { OUTBOUND_JWT_TTL } from "../resources/egress-credential.js";
 import type { DestinationRuleResource, EgressCredentialResource, ServiceEntryResource } from "../resources/resource.js";
 import { resourceRefOf } from "../resources/resource.js";
 import { ClusterRegistry } from "./compile-clusters.js";
-import { hostPatternsIntersect } from "./hosts.js";
+import { hostMatchesPattern, hostPatternsIntersect, isLoopbackAddress } from "./hosts.js";
 import type { Cluster, CompiledEgressCredential, EgressTable, ExternalService } from "./schema.js";
 
 /**
@@ -37,6 +37,24 @@ export function compileEgressTable(
       if (ports.length > 0) services.push({ host, serviceEntry, ports });
     }
   }
+  // A DestinationRule (or EgressCredential) for a concrete host that only a wildcard declares
+  // gets a service of its own, resolved for that host, so its TLS origination applies at run
+  // time exactly as this compiler (and the credential check) saw it, not the wildcard's cluster.
+  const declared = new Set(services.map((service) => service.host));
+  const concreteHosts = new Set([...destinationRules.map((rule) => rule.spec.host), ...credentials.flatMap((credential) => credential.hosts)].filter((host) => !host.includes("*") && !declared.has(host)));
+  for (const host of [...concreteHosts].sort()) {
+    const wildcard = services.filter((service) => service.host.startsWith("*.") && hostMatchesPattern(host, service.host)).sort((a, b) => b.host.length - a.host.length)[0];
+    if (!wildcard) continue;
+    const ports: ExternalService["ports"] = [];
+    for (const port of wildcard.ports) {
+      const resolved = registry.resolve({ host, port: { number: port.number } });
+      if (!resolved.ok) continue;
+      const cluster = { ...resolved.cluster, endpoints: resolved.cluster.endpoints.map((endpoint) => ({ ...endpoint, address: endpoint.address.includes("*") ? host : endpoint.address })) };
+      clusters[cluster.key] = cluster;
+      ports.push({ number: port.number, protocol: port.protocol, cluster: cluster.key });
+    }
+    if (ports.length > 0) services.push({ host, serviceEntry: wildcard.serviceEntry, ports });
+  }
   if (services.length === 0) return undefined;
   services.sort((a, b) => a.host.localeCompare(b.host));
   return {
@@ -69,6 +87,10 @@ export function compileEgressCredentials(
     resource.spec.hosts.forEach((host, index) => {
       if (!externalHosts.some((declared) => hostPatternsIntersect(declared, host))) {
         issues.push({ code: "ERR_CONFIG_REFERENCE", resource: ref, path: `spec.hosts[${index}]`, message: `no MESH_EXTERNAL ServiceEntry declares host '${host}' (credentials are only sent out of the mesh)` });
+        ok = false;
+      } else if (!externalHosts.some((declared) => declared === host || (declared.startsWith("*.") && hostMatchesPattern(host.startsWith("*.") ? host.slice(2) : host, declared) && (!host.startsWith("*.") || host.length >= declared.length)))) {
+        // A credential host wider than what is declared (`*.example.com` over `vault.example.com`) would name hosts nobody declared.
+        issues.push({ code: "ERR_CONFIG_REFERENCE", resource: ref, path: `spec.hosts[${index}]`, message: `host '${host}' is wider than the MESH_EXTERNAL hosts that declare it (${externalHosts.filter((declared) => hostPatternsIntersect(declared, host)).join(", ")}): name those hosts` });
         ok = false;
       }
       const cleartext = registry && plainHttpCluster(registry, external, host);
@@ -121,13 +143,10 @@ function plainHttpCluster(registry: ClusterRegistry, external: readonly ServiceE
       for (const port of entry.spec.ports) {
         const resolved = registry.resolve({ host: concrete, port: { number: port.number } });
         if (!resolved.ok || resolved.cluster.scheme === "https") continue;
-        if (resolved.cluster.endpoints.length === 0 || resolved.cluster.endpoints.some((endpoint) => !isLoopback(endpoint.address))) return `${concrete} port ${port.number}`;
+        if (resolved.cluster.endpoints.length === 0 || resolved.cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address))) return `${concrete} port ${port.number}`;
       }
     }
   }
   return undefined;
 }
 
-function isLoopback(address: string): boolean {
-  return address === "localhost" || address === "::1" || address === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
-}

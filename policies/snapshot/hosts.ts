@@ -42,3 +42,8 @@ export function normaliseRequestHost(authority: string): string {
   if (host.endsWith(".")) host = host.slice(0, -1);
   return host;
 }
+
+/** A loopback address or name (`127.0.0.0/8`, `::1`, `localhost`): traffic to it never leaves the machine. */
+export function isLoopbackAddress(address: string): boolean {
+  return address === "localhost" || address === "::1" || address === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
+}

@@ -25,7 +25,7 @@ export const CONTROL_DEFAULTS = {
 export const EGRESS_LOCAL_DEFAULTS = {
   name: "mesh-egress",
   entry: path.join(REPO_ROOT, "egress/index.ts"),
-  vars: { MESH_GATEWAY_LABELS: "istio=egressgateway", MESH_WORKLOAD_NAME: "istio-egressgateway", MESH_CONFIG_TTL_MS: "5000", MESH_DEBUG_HEADERS: "false" },
+  vars: { MESH_GATEWAY_LABELS: "istio=egressgateway", MESH_WORKLOAD_NAME: "istio-egressgateway", MESH_PLATFORM_MTLS: "off", MESH_CONFIG_TTL_MS: "5000", MESH_DEBUG_HEADERS: "false" },
 } as const;
 
 export const GATEWAY_NAME = "mesh-ingress";

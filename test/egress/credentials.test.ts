@@ -35,7 +35,7 @@ function configYaml(): string {
     meshConfigYaml(acme, `  - trustDomain: other.test\n    spiffeBundle: ${JSON.stringify(other.bundleDocument)}`) +
     externalServiceYaml("openai", "api.openai.test", openai) +
     externalServiceYaml("plain", "api.plain.test", plain) +
-    externalServiceYaml("vault", "vault.example.test", vault) +
+    externalServiceYaml("vault", "*.example.test", vault) +
     `
 ---
 apiVersion: mesh.istio.io/v1alpha1

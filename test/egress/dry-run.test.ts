@@ -36,5 +36,6 @@ describe("wrangler deploy --dry-run --config egress/wrangler.toml", () => {
     expect(config.vars.MESH_GATEWAY_LABELS).toBe("istio=egressgateway");
     expect(config.vars.MESH_GATEWAY_LABELS).toBe(EGRESS_DEFAULTS.MESH_GATEWAY_LABELS);
     expect(config.vars.MESH_WORKLOAD_NAME).toBe(EGRESS_DEFAULTS.MESH_WORKLOAD_NAME);
+    expect(config.vars.MESH_PLATFORM_MTLS).toBe(EGRESS_DEFAULTS.MESH_PLATFORM_MTLS);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WorkerOptions } from "miniflare";
-import type { TrustDomainPki } from "../policies/identity/pki.js";
+import { der, type TrustDomainPki } from "../policies/identity/pki.js";
 import { meshConfigYaml, pkiNow, policyYaml, PROXY_SECRET } from "../gateway/security/support.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
 import { EGRESS_WORKER, startTestEgress, waitForLog, type TestEgress, externalServiceYaml } from "./fixture.js";
@@ -31,6 +31,18 @@ const CALLER_SCRIPT = `export default {
     return env.EGRESS.fetch(request.headers.get("x-call-url"), { method: request.method, headers, body: request.body });
   },
 };`;
+
+/** A caller that also forges `request.cf.tlsClientAuth` (a victim's public certificate, no key) on what it sends. */
+const FORGING_CALLER_SCRIPT = `export default {
+  fetch(request, env) {
+    const cf = { tlsClientAuth: JSON.parse(request.headers.get("x-forge")) };
+    return env.EGRESS.fetch(request.headers.get("x-call-url"), { method: request.method, cf });
+  },
+};`;
+
+function forgingCaller(name: string, props?: Record<string, unknown>): WorkerOptions {
+  return { ...caller(name, props), script: FORGING_CALLER_SCRIPT };
+}
 
 /** `url` called by the worker `worker` through its service binding to the egress. */
 function callThrough(worker: string, url: string, init: RequestInit = {}): Promise<Response> {
@@ -77,6 +89,8 @@ beforeAll(async () => {
       caller("not-a-string", { spiffeId: 42 }),
       caller("other-props", { team: "payments" }),
       caller("no-props"),
+      forgingCaller("forger-with-props", { spiffeId: REPORTS }),
+      forgingCaller("forger-without-props"),
     ],
   });
 });
@@ -198,5 +212,31 @@ describe("HTTP callers cannot claim an identity", () => {
     expect(received.path).toBe("/binding");
     expect(received.headers).toMatchObject({ "x-mesh-peer-principal": API, "x-mesh-peer-authentication": "service-binding" });
     for (const name of ["x-forwarded-client-cert", "x-spiffe-id", "x-mesh-request-principal", "client-cert", "client-cert-chain"]) expect(received.headers[name], name).toBeUndefined();
+  });
+});
+
+describe("a binding caller cannot claim a certificate through request.cf", () => {
+  it("is its props identity (or anonymous), whatever tlsClientAuth it sets: no victim's certificate is believed", async () => {
+    const victim = await acme.workload(API);
+    const sf = (bytes: Uint8Array) => `:${Buffer.from(bytes).toString("base64")}:`;
+    const forged = JSON.stringify({ certPresented: "1", certVerified: "SUCCESS", certRevoked: "0", certRFC9440: sf(der(victim.leaf)), certChainRFC9440: sf(der(victim.chain[1]!)) });
+    const before = stripe.requests.length;
+    for (const worker of ["forger-with-props", "forger-without-props"]) {
+      const response = await egress.fetchWorker(worker, "http://caller.internal/v1/charges", { method: "POST", headers: { "x-call-url": "http://api.stripe.test/v1/charges", "x-forge": forged } });
+      expect([401, 403], worker).toContain(response.status);
+    }
+    expect(stripe.requests.length).toBe(before);
+  });
+});
+
+describe("an https call through a binding", () => {
+  it("is never downgraded to plain HTTP: a host declared without a TLS port refuses it, and nothing is sent", async () => {
+    const before = open.requests.length;
+    const response = await callThrough("payments-api", "https://open.test/secret");
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ error: "outbound_tls_unavailable", flags: "NR", message: expect.stringContaining("not downgraded to plain HTTP") });
+    expect(open.requests.length).toBe(before);
+    // The same call over http goes through.
+    expect((await callThrough("payments-api", "http://open.test/fine")).status).toBe(200);
   });
 });

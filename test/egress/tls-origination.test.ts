@@ -257,6 +257,31 @@ spec:
     await expect(compileConfig(rule(tls))).rejects.toThrow(new RegExp(`${field}[^\\n]*${message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}|${message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[^\\n]*`));
   });
 
+  it("applies a concrete host's DestinationRule under a wildcard ServiceEntry: that host gets its own TLS cluster", async () => {
+    const snapshot = await compileConfig(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: wild, namespace: external }
+spec:
+  hosts: ["*.example.test"]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 443 }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: secure, namespace: external }
+spec:
+  host: secure.example.test
+  trafficPolicy: { tls: { mode: SIMPLE } }
+`);
+    const secure = snapshot.egress!.services.find((service) => service.host === "secure.example.test");
+    expect(secure).toMatchObject({ serviceEntry: "external/wild", ports: [{ number: 80, cluster: "secure.example.test||80" }] });
+    expect(snapshot.egress!.clusters["secure.example.test||80"]).toMatchObject({ scheme: "https", tls: { mode: "SIMPLE" }, endpoints: [{ address: "secure.example.test", port: 443 }] });
+    // Other hosts of the wildcard stay plain.
+    expect(snapshot.egress!.clusters["*.example.test||80"]).toMatchObject({ scheme: "http" });
+  });
+
   it("accepts sni equal to the host when the host has no endpoints (resolution DNS)", async () => {
     const snapshot = await compileConfig(rule("{ mode: SIMPLE, sni: api.example.test }", "[]"));
     expect(snapshot.egress!.clusters["api.example.test||443"]).toMatchObject({ tls: { mode: "SIMPLE", sni: "api.example.test" }, endpoints: [{ address: "api.example.test", port: 443 }] });

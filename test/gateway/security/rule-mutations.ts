@@ -875,9 +875,9 @@ export const MUTATIONS: Mutation[] = [
     ]
   },
   {
-    "rule": "DENY judges paths without ;parameters too",
+    "rule": "authorization judges paths without ;parameters too",
     "file": "policies/authz/evaluate.ts",
-    "find": "const bare = context.denying ? withoutPathParameters(request.path) : request.path;",
+    "find": "const bare = withoutPathParameters(request.path);",
     "replace": "const bare = request.path;",
     "tests": [
       "test/policies/authz/evaluate.test.ts",
@@ -891,6 +891,33 @@ export const MUTATIONS: Mutation[] = [
     "replace": "if (true) {",
     "tests": [
       "test/control/ca.test.ts"
+    ]
+  },
+  {
+    "rule": "binding callers and the egress do not believe request.cf.tlsClientAuth",
+    "file": "gateway/stages/identity-sanitize.ts",
+    "find": "const platform = settings.MESH_PLATFORM_MTLS === \"on\" && !viaBinding ? platformClientCert(",
+    "replace": "const platform = true ? platformClientCert(",
+    "tests": [
+      "test/egress/service-binding.test.ts"
+    ]
+  },
+  {
+    "rule": "egress: credentials refused at run time over plain HTTP off the machine",
+    "file": "egress/stages/outbound-credentials.ts",
+    "find": "if (cluster.scheme !== \"https\" && cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address))) {",
+    "replace": "if (false) {",
+    "tests": [
+      "test/egress/cleartext-guard.test.ts"
+    ]
+  },
+  {
+    "rule": "egress: an https call is never downgraded",
+    "file": "policies/egress/outbound.ts",
+    "find": "if (candidates.length === 0) {",
+    "replace": "if (false) {",
+    "tests": [
+      "test/egress/service-binding.test.ts"
     ]
   }
 ];

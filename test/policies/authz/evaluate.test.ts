@@ -206,9 +206,19 @@ describe("path parameters (`;`) and DENY", () => {
     expect(allowed([denyAllBut], request({ path: "/public;x=1/a" }))).toBe(false);
   });
 
-  it("ALLOW sees the path as received: parameters never widen what it allows", () => {
+  it("ALLOW matches only if both spellings do, and its notPaths exclude if either does: parameters never widen what it allows", () => {
     const allowPublic = policy("ALLOW", [{ to: [{ paths: ["/public/*"] }] }]);
     expect(allowed([allowPublic], request({ path: "/public/a;x=1" }))).toBe(true);
     expect(allowed([allowPublic], request({ path: "/public;x=1/a" }))).toBe(false);
+    expect(allowed([allowPublic], request({ path: "/public/..;/admin" }))).toBe(false);
+    const allowButAdmin = policy("ALLOW", [{ to: [{ notPaths: ["/admin", "/admin/*"] }] }]);
+    expect(allowed([allowButAdmin], request({ path: "/orders;x=1" }))).toBe(true);
+    for (const path of ["/admin", "/admin;x=1", "/admin;/users", "/x/..;/admin"]) expect(allowed([allowButAdmin], request({ path })), path).toBe(false);
+  });
+
+  it("dot segments hidden behind parameters (`..;`) are resolved before a DENY judges the path", () => {
+    for (const path of ["/x/..;/admin", "/public/..;/admin/users", "/a/.;/../admin"]) {
+      expect(evaluateAuthorization([denyAdmin], request({ path })).decision, path).toMatchObject({ allowed: false, reason: "deny-matched" });
+    }
   });
 });

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TrustDomainPki } from "../policies/identity/pki.js";
+import { meshConfigYaml, pkiNow, PROXY_SECRET, viaProxy } from "../gateway/security/support.js";
+import { compileConfig } from "../support/gateway-fixture.js";
+import { startTestEgress, type TestEgress } from "./fixture.js";
+
+/**
+ * What the egress refuses to send in cleartext. Its outbound network here is a function that
+ * records every request the worker makes and answers it, so nothing leaves the machine, and a
+ * request that should never have been made shows up in `sent`.
+ */
+
+const SECRET = `sk-test-${crypto.randomUUID()}`;
+const API = "spiffe://acme.test/ns/payments/sa/api";
+
+let acme: TrustDomainPki;
+let egress: TestEgress;
+const sent: string[] = [];
+
+const CONFIG = () =>
+  meshConfigYaml(acme, "  outboundTrafficPolicy: { mode: ALLOW_ANY }") +
+  `
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: pay, namespace: external }
+spec:
+  hosts: [api.pay.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 443, name: https, protocol: HTTPS }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: pay, namespace: external }
+spec:
+  host: api.pay.test
+  subsets: [{ name: plain, trafficPolicy: { tls: { mode: DISABLE } } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: egress, namespace: istio-system }
+spec:
+  selector: { istio: egressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: [pay.alias.test] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: alias, namespace: istio-system }
+spec:
+  hosts: [pay.alias.test]
+  gateways: [egress]
+  http: [{ route: [{ destination: { host: api.pay.test, subset: plain, port: { number: 443 } } }] }]
+---
+apiVersion: mesh.istio.io/v1alpha1
+kind: EgressCredential
+metadata: { name: pay, namespace: istio-system }
+spec:
+  hosts: [api.pay.test]
+  inject: { secretName: PAY_KEY, prefix: "Bearer " }
+`;
+
+beforeAll(async () => {
+  acme = await pkiNow("acme.test");
+  egress = await startTestEgress(CONFIG(), {
+    bindings: { MESH_PROXY_SECRET: PROXY_SECRET, PAY_KEY: SECRET },
+    outboundService: (request: Request) => {
+      sent.push(`${request.url} ${request.headers.get("authorization") ?? "-"}`);
+      return new Response("recorded");
+    },
+  });
+});
+
+afterAll(async () => {
+  await egress?.close();
+});
+
+describe("credentials never leave in cleartext", () => {
+  it("goes over TLS to the declared host", async () => {
+    const response = await egress.fetch("/v1/pay", { host: "api.pay.test", headers: await viaProxy(await acme.workload(API)) });
+    expect(response.status).toBe(200);
+    expect(sent.at(-1)).toBe(`https://api.pay.test/v1/pay Bearer ${SECRET}`);
+  });
+
+  it("refuses at run time, sending nothing, when routing picks a plain-HTTP subset of the host (503 credential_insecure)", async () => {
+    const before = sent.length;
+    const response = await egress.fetch("/v1/pay", { host: "pay.alias.test", headers: await viaProxy(await acme.workload(API)) });
+    expect(response.status).toBe(503);
+    const body = await response.text();
+    expect(JSON.parse(body)).toMatchObject({ error: "credential_insecure" });
+    expect(body).not.toContain(SECRET);
+    expect(sent.length).toBe(before);
+  });
+});
+
+describe("ALLOW_ANY passthrough", () => {
+  it("keeps an https call https (port 443), and a plain one plain", async () => {
+    const before = sent.length;
+    const viaHttps = await egress.fetch("/x", { host: "undeclared.example.test:443" });
+    expect(viaHttps.status).toBe(200);
+    expect(sent[before]).toMatch(/^https:\/\/undeclared\.example\.test\/x /);
+    expect((await egress.fetch("/y", { host: "undeclared.example.test" })).status).toBe(200);
+    expect(sent.at(-1)).toMatch(/^http:\/\/undeclared\.example\.test\/y -$/);
+  });
+});
+
+describe("EgressCredential hosts", () => {
+  it("may not be wider than the hosts that declare them", async () => {
+    const config = CONFIG().replace("hosts: [api.pay.test]\n  inject", 'hosts: ["*.pay.test"]\n  inject');
+    await expect(compileConfig(config)).rejects.toThrow(/'\*\.pay\.test' is wider than the MESH_EXTERNAL hosts that declare it \(api\.pay\.test\)/);
+  });
+});
