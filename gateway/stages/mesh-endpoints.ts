@@ -20,6 +20,7 @@ export function meshEndpoints(source: SnapshotSource): MiddlewareHandler<Gateway
     }
     const telemetry = c.get("telemetry");
     if (path === "/__mesh/metrics" && telemetry) return serveMetrics(c, telemetry, source);
-    return c.json({ error: "not_found", message: `no gateway endpoint at ${path}` }, 404);
+    // The same shape as every answer the gateway makes itself: error is the response_code_details.
+    return c.json({ error: "mesh_endpoint", message: `no gateway endpoint at ${path}`, flags: "-" }, 404);
   };
 }

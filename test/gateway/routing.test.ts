@@ -95,6 +95,9 @@ describe("ingress routing", () => {
     const response = await gateway.fetch("/__mesh/healthz", { host: "anything" });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: "ok", configVersion: gateway.snapshot!.version });
+    const unknown = await gateway.fetch("/__mesh/other", { host: "anything" });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ error: "mesh_endpoint", message: "no gateway endpoint at /__mesh/other", flags: "-" });
   });
 
   it("never routes another spelling of the /__mesh/ prefix: 400, and the upstream sees nothing", async () => {

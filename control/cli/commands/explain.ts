@@ -167,9 +167,9 @@ function securityLines(v: Explanation["security"][number], several: boolean): st
   }
   if (authz.decision) {
     const d = authz.decision;
-    add("decision", `${d.allowed ? "allow" : "deny"} (${d.reason}${d.policy ? `: ${d.policy}` : ""})${d.audit.length ? `; audited by ${d.audit.join(", ")}` : ""}${d.missing ? `; a ${d.missing === "peer" ? "peer identity" : "request token"} could change it` : ""}`);
+    add("decision", `${d.allowed ? "allow" : "deny"} (${REASON_TEXT[d.reason]}${d.policy ? `: ${d.policy}` : ""})${d.audit.length ? `; audited by ${d.audit.join(", ")}` : ""}${d.missing ? `; a ${d.missing === "peer" ? "peer identity" : "request token"} could change it` : ""}`);
   }
-  if (authz.dryRun) add("dry-run", `would ${authz.dryRun.allowed ? "allow" : "deny"} (${authz.dryRun.reason}${authz.dryRun.policy ? `: ${authz.dryRun.policy}` : ""})`);
+  if (authz.dryRun) add("dry-run", `would ${authz.dryRun.allowed ? "allow" : "deny"} (${REASON_TEXT[authz.dryRun.reason]}${authz.dryRun.policy ? `: ${authz.dryRun.policy}` : ""})`);
   if (v.denial) add("refused", `${v.denial.status}${v.denial.flag ? ` ${v.denial.flag}` : ""} ${v.denial.detail} by ${v.denial.stage.replaceAll("_", " ")}: ${v.denial.message}`);
   for (const assumption of v.assumptions) add("assumed", assumption);
   return lines;
@@ -184,3 +184,11 @@ function parseLabels(text: string): Record<string, string> {
   }
   return labels;
 }
+
+/** The authorization decision's reason, in words (Istio's order: DENY first, then ALLOW). */
+const REASON_TEXT: Record<"deny-matched" | "allow-matched" | "no-allow-matched" | "no-policy", string> = {
+  "deny-matched": "a DENY policy matched",
+  "allow-matched": "an ALLOW policy matched",
+  "no-allow-matched": "ALLOW policies apply and none matched",
+  "no-policy": "no DENY matched and no ALLOW policy applies",
+};
