@@ -141,7 +141,10 @@ export class Counter extends Metric<{ value: number }> {
   }
 
   snapshot(): MetricSnapshot {
-    return { type: "counter", name: this.name, help: this.help, samples: [...this.series.values()].map(({ labels, state }) => ({ labels, value: state.value })) };
+    const samples = [...this.series.values()].map(({ labels, state }) => ({ labels, value: state.value }));
+    // A counter without labels has one series from the start: it reads 0 until it counts (as Prometheus clients do).
+    if (samples.length === 0 && this.labelNames.length === 0) samples.push({ labels: {}, value: 0 });
+    return { type: "counter", name: this.name, help: this.help, samples };
   }
 }
 

@@ -101,10 +101,11 @@ describe("metric registry and text exposition", () => {
     expect(() => counter.inc({ a: "1" }, -1)).toThrow(TypeError);
   });
 
-  it("exposes nothing for an empty registry, and a metric with no series as HELP and TYPE only", () => {
+  it("exposes nothing for an empty registry; an unlabelled counter reads 0 before it counts, a labelled one with no series is HELP and TYPE only", () => {
     expect(formatPrometheusText(new MetricRegistry().collect())).toBe("");
     const registry = new MetricRegistry();
     registry.counter("idle_total", "Idle.");
-    expect(formatPrometheusText(registry.collect())).toBe("# HELP idle_total Idle.\n# TYPE idle_total counter\n");
+    registry.counter("idle_by_kind_total", "Idle by kind.", ["kind"]);
+    expect(formatPrometheusText(registry.collect())).toBe("# HELP idle_total Idle.\n# TYPE idle_total counter\nidle_total 0\n# HELP idle_by_kind_total Idle by kind.\n# TYPE idle_by_kind_total counter\n");
   });
 });
