@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { formatXfccElement } from "../../policies/identity/xfcc.js";
 import type { GatewayEnv } from "../context.js";
 import { IDENTITY_HEADERS } from "../security/state.js";
+import { isMeshExternalCluster } from "../telemetry/external-destinations.js";
 
 /**
  * What the upstream learns about the caller, from the gateway only (after every other header
@@ -12,12 +13,19 @@ import { IDENTITY_HEADERS } from "../security/state.js";
  *   SPIFFE ID — only when the peer presented a verified X.509-SVID;
  * - `x-mesh-peer-principal` (the peer's SPIFFE ID, from an X.509-SVID or a JWT-SVID) and
  *   `x-mesh-peer-authentication` (`mtls`, `xfcc` or `jwt-svid`);
- * - `x-mesh-request-principal`, `<iss>/<sub>` of the verified end-user token.
+ * - `x-mesh-request-principal`, `<iss>/<sub>` of the verified end-user token;
+ *
+ * and nothing of this to a destination outside the mesh.
  */
 export function identityHeaders(): MiddlewareHandler<GatewayEnv> {
   return function identityHeaders(c, next) {
     const headers = c.get("outbound").headers;
     for (const name of IDENTITY_HEADERS) headers.delete(name);
+    // A host outside the mesh (a MESH_EXTERNAL ServiceEntry, an ALLOW_ANY passthrough) learns
+    // nothing of the caller's mesh identity: no SPIFFE IDs, no certificate hash. An external API
+    // that must know who called gets a JWT-SVID minted for it (EgressCredential workloadIdentity).
+    const destination = c.get("destination");
+    if (destination && isMeshExternalCluster(c.get("config").table.snapshot, destination.cluster.cluster)) return next();
     const identity = c.get("identity");
     const peer = identity.peer;
     if (peer?.x509) {

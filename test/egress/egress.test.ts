@@ -127,8 +127,9 @@ describe("who may call what (AuthorizationPolicy selecting istio: egressgateway)
     // Allowed by its real identity, the same call arrives without the spoofed headers.
     const allowed = await egress.fetch("/v1/charges", { host: "api.stripe.test", method: "POST", headers: await viaProxy(api, { "x-spiffe-id": REPORTS, "x-mesh-peer-principal": REPORTS }) });
     expect(allowed.status).toBe(200);
-    expect(stripe.requests.at(-1)?.headers["x-spiffe-id"]).toBeUndefined();
-    expect(stripe.requests.at(-1)?.headers["x-mesh-peer-principal"]).toBe(API);
+    for (const name of ["x-forwarded-client-cert", "x-mesh-peer-principal", "x-mesh-peer-authentication", "x-mesh-request-principal", "x-spiffe-id"]) expect(stripe.requests.at(-1)?.headers[name], name).toBeUndefined();
+    const audit = await waitForLog(egress, (line) => line.event === "egress_audit" && line.caller === API && line.status === 200);
+    expect(audit).toMatchObject({ caller_authentication: "xfcc" });
   });
 });
 

@@ -40,7 +40,9 @@ describe("MeshConfig jwtSvid.fromHeaders", () => {
     const seen = stripe.requests.at(-1)!.headers;
     expect(seen["x-jwt-svid"]).toBeUndefined();
     expect(seen.authorization).toBe("Bearer sk-callers-own");
-    expect(seen["x-mesh-peer-principal"]).toBe(API);
+    expect(seen["x-mesh-peer-principal"]).toBeUndefined();
+    // The caller was known (the ALLOW policy names it): the external host is simply not told.
+    expect(stripe.requests.at(-1)!.path).toBe("/v1/charges");
   });
 
   it("no longer reads Authorization for JWT-SVIDs, and refuses a bad token in the header with 401", async () => {

@@ -919,6 +919,16 @@ export const MUTATIONS: Mutation[] = [
     "tests": [
       "test/egress/service-binding.test.ts"
     ]
+  },
+  {
+    "rule": "no mesh identity headers to a host outside the mesh",
+    "file": "gateway/stages/identity-headers.ts",
+    "find": "if (destination && isMeshExternalCluster(c.get(\"config\").table.snapshot, destination.cluster.cluster)) return next();",
+    "replace": "",
+    "tests": [
+      "test/egress/egress.test.ts",
+      "test/egress/service-binding.test.ts"
+    ]
   }
 ];
 
