@@ -74,6 +74,8 @@ export function compileEgressCredentials(
   serviceEntries: readonly ServiceEntryResource[],
   destinationRules: readonly DestinationRuleResource[],
   issues: ConfigIssue[],
+  /** The mesh's identity settings: a minted JWT-SVID's audience must not be one the mesh's gateways accept. */
+  mesh?: { trustDomain: string; trustDomainAliases: readonly string[]; jwtSvidAudiences: readonly string[] },
 ): CompiledEgressCredential[] {
   const external = serviceEntries.filter((entry) => entry.spec.location === "MESH_EXTERNAL");
   const externalHosts = external.flatMap((entry) => entry.spec.hosts);
@@ -109,6 +111,12 @@ export function compileEgressCredentials(
         ok = false;
       } else owners.set(host, name);
     });
+    const audience = resource.spec.workloadIdentity?.audience;
+    if (audience !== undefined && mesh && acceptedInMesh(audience, mesh)) {
+      // A token for the caller with such an audience would let the external API call the mesh's gateways as the caller.
+      issues.push({ code: "ERR_CONFIG_INSECURE", resource: ref, path: "spec.workloadIdentity.audience", message: `audience '${audience}' is one the mesh's own gateways accept (a SPIFFE ID of trust domain ${mesh.trustDomain}, or MeshConfig jwtSvid.audiences): the external API could replay the caller's token to them` });
+      ok = false;
+    }
     if (!ok) continue;
     const { inject, workloadIdentity } = resource.spec;
     compiled.push({
@@ -150,3 +158,7 @@ function plainHttpCluster(registry: ClusterRegistry, external: readonly ServiceE
   return undefined;
 }
 
+function acceptedInMesh(audience: string, mesh: { trustDomain: string; trustDomainAliases: readonly string[]; jwtSvidAudiences: readonly string[] }): boolean {
+  if (mesh.jwtSvidAudiences.includes(audience)) return true;
+  return [mesh.trustDomain, ...mesh.trustDomainAliases].some((domain) => audience === `spiffe://${domain}` || audience.startsWith(`spiffe://${domain}/`));
+}

@@ -160,7 +160,7 @@ export async function compileSnapshot(resources: readonly MeshResource[]): Promi
     }
   }
 
-  const credentials = compileEgressCredentials(ofKind("EgressCredential") as EgressCredentialResource[], serviceEntries, destinationRules, issues);
+  const credentials = compileEgressCredentials(ofKind("EgressCredential") as EgressCredentialResource[], serviceEntries, destinationRules, issues, secured.security);
   const rootNamespace = (ofKind("MeshConfig") as MeshConfigResource[])[0]?.spec.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
   const telemetry = compileTelemetry(ofKind("Telemetry") as TelemetryResource[], rootNamespace, issues, warnings);
   if (issues.length > 0) return { ok: false, issues };

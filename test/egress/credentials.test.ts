@@ -271,6 +271,20 @@ spec:
     expect((await compileConfig(plainHttp("127.0.0.1"))).egress!.credentials).toHaveLength(1);
   });
 
+  it("refuses a minted JWT-SVID audience that the mesh's own gateways accept", async () => {
+    const mesh = `
+---
+apiVersion: mesh.istio.io/v1alpha1
+kind: MeshConfig
+metadata: { name: mesh, namespace: istio-system }
+spec: { trustDomain: acme.test, jwtSvid: { audiences: [edge] } }
+`;
+    for (const audience of ["spiffe://acme.test/ns/istio-system/sa/istio-ingressgateway-service-account", "edge"]) {
+      await expect(compileConfig(base(`  hosts: [api.example.test]\n  workloadIdentity: { audience: "${audience}" }`) + mesh)).rejects.toThrow(/one the mesh's own gateways accept/);
+    }
+    expect((await compileConfig(base("  hosts: [api.example.test]\n  workloadIdentity: { audience: https://api.example.test }") + mesh)).egress!.credentials).toHaveLength(1);
+  });
+
   it("refuses two credentials for one host", async () => {
     const second = `
 ---
