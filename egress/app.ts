@@ -3,7 +3,7 @@ import { parseGatewaySettings } from "../gateway/env.js";
 import { OutboundJwtSvidMinter } from "./outbound-identity.js";
 import { auditLog } from "./stages/audit-log.js";
 import { outboundCredentials } from "./stages/outbound-credentials.js";
-import { blockUnregistered, outboundRoute } from "./stages/outbound-route.js";
+import { blockUnregistered, outboundRoute, requireTlsForHttps } from "./stages/outbound-route.js";
 
 /**
  * The egress gateway: the ingress filter chain (gateway/app.ts) over the same snapshot, with two
@@ -32,7 +32,7 @@ export function createEgressApp(dependencies: GatewayDependencies) {
     // The audit line is written for every call, refused or not, so it sits outside everything that can refuse.
     outermost: auditLog,
     // A blocked host is refused after the caller is known (for the audit), before anything connects.
-    beforeAuthorization: [blockUnregistered()],
+    beforeAuthorization: [blockUnregistered(), requireTlsForHttps()],
     // Secrets and minted JWT-SVIDs (EgressCredential), added last so nothing before sees them.
     beforeUpstream: [outboundCredentials(new OutboundJwtSvidMinter(dependencies.settings.MESH_JWT_SVID_KEY), dependencies.now ?? Date.now)],
     cors: false,

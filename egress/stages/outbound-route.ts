@@ -91,3 +91,20 @@ export function blockUnregistered(): MiddlewareHandler<GatewayEnv> {
 }
 
 const EMPTY_INDEX = { exact: {}, prefix: {}, prefixLengths: [], exactCaseless: {}, prefixCaseless: {}, prefixLengthsCaseless: [], anyPath: [] };
+
+/**
+ * An https call stays https on every path out, the routed one too: when a VirtualService at the
+ * egress sent it to a plain-HTTP destination, it is refused (`502`, `NR`,
+ * `outbound_tls_unavailable`) before anything connects; the caller asked for TLS and its own
+ * headers (its tokens) must not leave in cleartext. (The passthrough lookup refuses it earlier.)
+ */
+export function requireTlsForHttps(): MiddlewareHandler<GatewayEnv> {
+  return function requireTlsForHttps(c, next) {
+    if (c.get("request").scheme !== "https") return next();
+    const cluster = c.get("destination")?.cluster.cluster;
+    if (cluster && cluster.scheme !== "https") {
+      throw new GatewayError(502, "NR", "outbound_tls_unavailable", `an https call to '${c.get("request").host}' was routed to ${cluster.key}, which is plain HTTP: it is not downgraded (originate TLS in its DestinationRule, or route https calls elsewhere)`);
+    }
+    return next();
+  };
+}

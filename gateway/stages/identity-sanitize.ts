@@ -5,7 +5,7 @@ import { IdentityError } from "../../policies/identity/errors.js";
 import { certificatesFromXfcc, parseXfcc } from "../../policies/identity/xfcc.js";
 import type { GatewayEnv } from "../context.js";
 import { GatewayError } from "../errors.js";
-import { serviceBindingCaller } from "../security/service-binding.js";
+import { executionProps, hasBindingProps } from "../../policies/identity/binding-props.js";
 import type { RequestIdentity } from "../security/identity.js";
 import type { SecurityState } from "../security/state.js";
 
@@ -43,7 +43,7 @@ export function identitySanitize(state: SecurityState): MiddlewareHandler<Gatewa
     // A call through a service binding with props carries the caller's identity in ctx.props; its
     // `request.cf` (and cf-connecting-ip) come from the caller worker, which could set them, so
     // neither is believed then, nor on a gateway whose platform mTLS is off (the egress).
-    const viaBinding = serviceBindingCaller(c).kind !== "none";
+    const viaBinding = hasBindingProps(executionProps(c));
     const platform = settings.MESH_PLATFORM_MTLS === "on" && !viaBinding ? platformClientCert((c.req.raw as { cf?: unknown }).cf) : undefined;
     if (platform?.fingerprintSha256 !== undefined && settings.MESH_TRUSTED_PROXY_CERT_SHA256.has(platform.fingerprintSha256)) trustedProxy = true;
 

@@ -126,7 +126,6 @@ export function attributesOf(line: Record<string, unknown>): AccessLogAttributes
     "request.path": path,
     "request.url_path": path?.split("?")[0],
     "request.host": text(line.authority),
-    "request.scheme": text(line.scheme),
     "request.protocol": text(line.protocol),
     "request.id": text(line.request_id),
     "request.size": int(line.bytes_received),

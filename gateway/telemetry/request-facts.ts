@@ -42,7 +42,8 @@ export function destinationFacts(c: Context<GatewayEnv>): DestinationFacts | und
 export function clusterFacts(cluster: Cluster, upstreamHost: string | undefined): DestinationFacts {
   const endpoint = upstreamHost !== undefined ? cluster.endpoints.find((candidate) => endpointKey(candidate) === upstreamHost) : undefined;
   return {
-    host: cluster.host,
+    // A wildcard's per-host cluster is labelled by the wildcard: the host is the caller's choice.
+    host: cluster.labelHost ?? cluster.host,
     namespace: namespaceOf(cluster),
     ...(cluster.subset !== undefined ? { subset: cluster.subset } : {}),
     ...(endpoint ? { workload: { labels: endpoint.labels, ...(endpoint.labels["service.istio.io/workload-name"] ? { workload: endpoint.labels["service.istio.io/workload-name"] } : {}) } } : {}),

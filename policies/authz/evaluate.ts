@@ -152,9 +152,9 @@ function pathsMatch(operation: CompiledOperation, context: MatchContext): boolea
   return true;
 }
 
-/** `/a;x=1/b;y` → `/a/b`, `/x/..;/admin` → `/admin`. */
+/** `/a;x=1/b;y` → `/a/b`, `/x/..;/admin` → `/admin`, `/;/admin` → `/admin` (a segment that was only parameters is gone). */
 export function withoutPathParameters(path: string): string {
-  return path.includes(";") ? removeDotSegments(path.replace(/;[^/]*/g, "")) : path;
+  return path.includes(";") ? removeDotSegments(path.replace(/;[^/]*/g, "").replace(/\/{2,}/g, "/")) : path;
 }
 
 function conditionMatches(condition: CompiledCondition, context: MatchContext): boolean {

@@ -84,7 +84,7 @@ export class OutboundHosts {
     // A wildcard host with no endpoints of its own resolves to the host asked for (Istio: DNS of the original host).
     if (cluster.endpoints.some((endpoint) => endpoint.address.includes("*"))) {
       const key = `${host}||${servicePort.number}`;
-      const resolved: Cluster = { ...cluster, key, host, endpoints: cluster.endpoints.map((endpoint) => ({ ...endpoint, address: endpoint.address.includes("*") ? host : endpoint.address })) };
+      const resolved: Cluster = { ...cluster, key, host, labelHost: service.host, endpoints: cluster.endpoints.map((endpoint) => ({ ...endpoint, address: endpoint.address.includes("*") ? host : endpoint.address })) };
       return { kind: "registered", service, port: servicePort, cluster: resolved, derived: true };
     }
     return { kind: "registered", service, port: servicePort, cluster, derived: false };

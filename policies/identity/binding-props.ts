@@ -39,6 +39,15 @@ export function bindingPropsCaller(props: unknown): ServiceBindingCaller {
   }
 }
 
+/**
+ * Whether the request came through a service binding that carries props (any): then its
+ * `request.cf` was set by the calling worker, not by Cloudflare's edge. (A binding without props
+ * cannot be told from an HTTP request: give every binding to a gateway props.)
+ */
+export function hasBindingProps(props: unknown): boolean {
+  return typeof props === "object" && props !== null && Object.keys(props).length > 0;
+}
+
 /** `ctx.props` of a Hono-like context, or undefined where there is no execution context (Hono throws on `c.executionCtx` then). */
 export function executionProps(c: { readonly executionCtx: unknown }): unknown {
   let ctx: unknown;

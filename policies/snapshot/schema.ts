@@ -238,6 +238,11 @@ export const Cluster = z.object({
   port: z.number(),
   scheme: z.enum(["http", "https"]),
   tls: ClusterTls.optional(),
+  /**
+   * Run-time clusters only: the host metrics label this cluster by, when `host` is a caller's
+   * choice (a `*.` wildcard ServiceEntry's per-host cluster is labelled by the wildcard).
+   */
+  labelHost: z.string().optional(),
   serviceEntry: z.string(),
   endpoints: z.array(Endpoint),
   loadBalancer: LoadBalancerPolicy,

@@ -17,7 +17,6 @@ export const ACCESS_LOG_ATTRIBUTES = {
   "request.path": "string",
   "request.url_path": "string",
   "request.host": "string",
-  "request.scheme": "string",
   "request.protocol": "string",
   "request.id": "string",
   "request.size": "int",
@@ -70,11 +69,20 @@ export function compileAccessLogFilter(expression: string): AccessLogFilter {
     return false;
   };
 
+  // CEL's logical operators absorb errors (a missing attribute, a type mismatch) when the other
+  // side decides: `error || true` is true and `error && false` is false, in either order.
   function or(): Node {
     let left = and();
     while (accept("op", "||")) {
       const [a, b] = [left, and()];
-      left = (x) => bool(a(x)) || bool(b(x));
+      left = (x) => {
+        const first = attempt(a, x);
+        if (first === true) return true;
+        const second = attempt(b, x);
+        if (second === true) return true;
+        if (first === undefined || second === undefined) throw new TypeMismatch();
+        return false;
+      };
     }
     return left;
   }
@@ -82,7 +90,14 @@ export function compileAccessLogFilter(expression: string): AccessLogFilter {
     let left = unary();
     while (accept("op", "&&")) {
       const [a, b] = [left, unary()];
-      left = (x) => bool(a(x)) && bool(b(x));
+      left = (x) => {
+        const first = attempt(a, x);
+        if (first === false) return false;
+        const second = attempt(b, x);
+        if (second === false) return false;
+        if (first === undefined || second === undefined) throw new TypeMismatch();
+        return true;
+      };
     }
     return left;
   }
@@ -119,6 +134,14 @@ export function compileAccessLogFilter(expression: string): AccessLogFilter {
       const name = take("ident").text;
       if (!["startsWith", "endsWith", "contains", "matches"].includes(name)) fail(`unsupported method '${name}'`);
       take("op", "(");
+      // A literal pattern is checked now, so a config with a broken regex is refused, not every request.
+      if (name === "matches" && peek().kind === "string" && tokens[index + 1]?.text === ")") {
+        try {
+          new RegExp(peek().text);
+        } catch (error) {
+          fail(`invalid regex '${peek().text}' in matches(): ${(error as Error).message}`);
+        }
+      }
       const argument = or();
       take("op", ")");
       const target = node;
@@ -130,7 +153,14 @@ export function compileAccessLogFilter(expression: string): AccessLogFilter {
         if (name === "endsWith") return text.endsWith(arg);
         if (name === "contains") return text.includes(arg);
         let regex = regexCache.get(arg);
-        if (!regex) regexCache.set(arg, (regex = new RegExp(arg)));
+        if (!regex) {
+          try {
+            regex = new RegExp(arg);
+          } catch {
+            throw new TypeMismatch(); // a pattern computed from the request that is no regex: no match, never a failure
+          }
+          if (regexCache.size < 64) regexCache.set(arg, regex);
+        }
         return regex.test(text);
       };
     }
@@ -252,4 +282,14 @@ function tokenize(expression: string): Token[] {
   }
   tokens.push({ kind: "end", text: "", at });
   return tokens;
+}
+
+/** A node's boolean value, or undefined where CEL has an error (a missing attribute, a type mismatch). */
+function attempt(node: (attributes: AccessLogAttributes) => Value, attributes: AccessLogAttributes): boolean | undefined {
+  try {
+    return bool(node(attributes));
+  } catch (error) {
+    if (error instanceof TypeMismatch) return undefined;
+    throw error;
+  }
 }

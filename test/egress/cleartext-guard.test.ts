@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrustDomainPki } from "../policies/identity/pki.js";
 import { meshConfigYaml, pkiNow, PROXY_SECRET, viaProxy } from "../gateway/security/support.js";
 import { compileConfig } from "../support/gateway-fixture.js";
+import { parseExposition, total } from "../policies/telemetry/prometheus-parser.js";
 import { startTestEgress, type TestEgress } from "./fixture.js";
 
 /**
@@ -51,6 +52,15 @@ spec:
   hosts: [pay.alias.test]
   gateways: [egress]
   http: [{ route: [{ destination: { host: api.pay.test, subset: plain, port: { number: 443 } } }] }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: dyn, namespace: external }
+spec:
+  hosts: ["*.dyn.test"]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP }]
 ---
 apiVersion: mesh.istio.io/v1alpha1
 kind: EgressCredential
@@ -108,5 +118,20 @@ describe("EgressCredential hosts", () => {
   it("may not be wider than the hosts that declare them", async () => {
     const config = CONFIG().replace("hosts: [api.pay.test]\n  inject", 'hosts: ["*.pay.test"]\n  inject');
     await expect(compileConfig(config)).rejects.toThrow(/'\*\.pay\.test' is wider than the MESH_EXTERNAL hosts that declare it \(api\.pay\.test\)/);
+  });
+});
+
+describe("a wildcard ServiceEntry resolved per host", () => {
+  it("goes to the host asked for, and metrics label it by the wildcard (a caller cannot mint series)", async () => {
+    for (const host of ["a.dyn.test", "b.dyn.test", "c.dyn.test"]) expect((await egress.fetch("/p", { host })).status).toBe(200);
+    expect(sent.slice(-3)).toEqual(["http://a.dyn.test/p -", "http://b.dyn.test/p -", "http://c.dyn.test/p -"]);
+    // Metrics are recorded as each response ends: read until the three calls are in.
+    let metrics = parseExposition(await (await egress.fetch("/__mesh/metrics", { host: "egress" })).text());
+    for (let tries = 0; tries < 50 && total(metrics.get("istio_requests_total"), { destination_service: "*.dyn.test" }) < 3; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      metrics = parseExposition(await (await egress.fetch("/__mesh/metrics", { host: "egress" })).text());
+    }
+    expect(total(metrics.get("istio_requests_total"), { destination_service: "*.dyn.test" })).toBe(3);
+    expect(metrics.get("istio_requests_total")!.samples.some((sample) => /^[abc]\.dyn\.test$/.test(String(sample.labels.destination_service)))).toBe(false);
   });
 });

@@ -78,8 +78,25 @@ beforeAll(async () => {
   rules:
   - from: [{ source: { principals: ["acme.test/ns/payments/sa/api"] } }]
     to: [{ operation: { hosts: [api.stripe.test], methods: [POST], paths: [/v1/charges] } }]
-  - to: [{ operation: { hosts: [open.test] } }]`,
-    );
+  - to: [{ operation: { hosts: [open.test, routed.test] } }]`,
+    ) +
+    `
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: egress, namespace: istio-system }
+spec:
+  selector: { istio: egressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: [routed.test] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: routed, namespace: istio-system }
+spec:
+  hosts: [routed.test]
+  gateways: [egress]
+  http: [{ route: [{ destination: { host: open.test } }] }]
+`;
   egress = await startTestEgress(config, {
     bindings: { MESH_PROXY_SECRET: PROXY_SECRET },
     workers: [
@@ -238,5 +255,12 @@ describe("an https call through a binding", () => {
     expect(open.requests.length).toBe(before);
     // The same call over http goes through.
     expect((await callThrough("payments-api", "http://open.test/fine")).status).toBe(200);
+    // A VirtualService at the egress that sends it to a plain-HTTP destination does not downgrade it either.
+    const routedBefore = open.requests.length;
+    const routed = await callThrough("payments-api", "https://routed.test/secret");
+    expect(routed.status).toBe(502);
+    expect(await routed.json()).toMatchObject({ error: "outbound_tls_unavailable", flags: "NR" });
+    expect(open.requests.length).toBe(routedBefore);
+    expect((await callThrough("payments-api", "http://routed.test/fine")).status).toBe(200);
   });
 });

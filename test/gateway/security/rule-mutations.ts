@@ -929,6 +929,42 @@ export const MUTATIONS: Mutation[] = [
       "test/egress/egress.test.ts",
       "test/egress/service-binding.test.ts"
     ]
+  },
+  {
+    "rule": "egress: an https call routed to a plain-HTTP destination is refused",
+    "file": "egress/stages/outbound-route.ts",
+    "find": "if (cluster && cluster.scheme !== \"https\") {",
+    "replace": "if (false) {",
+    "tests": [
+      "test/egress/service-binding.test.ts"
+    ]
+  },
+  {
+    "rule": "authorization: a segment of parameters only (/;/admin) is gone in the bare path",
+    "file": "policies/authz/evaluate.ts",
+    "find": ".replace(/\\/{2,}/g, \"/\")",
+    "replace": "",
+    "tests": [
+      "test/policies/authz/evaluate.test.ts"
+    ]
+  },
+  {
+    "rule": "a binding with any props does not carry request.cf",
+    "file": "policies/identity/binding-props.ts",
+    "find": "return typeof props === \"object\" && props !== null && Object.keys(props).length > 0;",
+    "replace": "return typeof props === \"object\" && props !== null && \"spiffeId\" in props;",
+    "tests": [
+      "test/gateway/security/service-binding.test.ts"
+    ]
+  },
+  {
+    "rule": "metrics: a wildcard's per-host cluster is labelled by the wildcard",
+    "file": "gateway/telemetry/request-facts.ts",
+    "find": "host: cluster.labelHost ?? cluster.host,",
+    "replace": "host: cluster.host,",
+    "tests": [
+      "test/egress/cleartext-guard.test.ts"
+    ]
   }
 ];
 

@@ -4,7 +4,7 @@ import { bundleWorker } from "../../../scripts/lib/bundle-worker.js";
 import { startLocalGateway, type LocalGateway } from "../../../scripts/lib/local-gateway.js";
 import { compileConfig, requestOverHttp } from "../../support/gateway-fixture.js";
 import { startUpstream, type Upstream, type UpstreamEcho } from "../../support/upstream.js";
-import type { TrustDomainPki } from "../../policies/identity/pki.js";
+import { der, type TrustDomainPki } from "../../policies/identity/pki.js";
 import { gatewayYaml, meshConfigYaml, pkiNow, policyYaml, serviceYaml } from "./support.js";
 
 /**
@@ -28,6 +28,14 @@ function caller(name: string, spiffeId: string): WorkerOptions {
   return { name, modules: true, script: CALLER_SCRIPT, compatibilityDate: "2026-04-01", serviceBindings: { GATEWAY: { name: "gateway", props: { spiffeId } } } };
 }
 
+/** A worker bound with props that name no identity, which sets request.cf.tlsClientAuth to a victim's (public) certificate. */
+const FORGING_SCRIPT = `export default {
+  fetch(request, env) {
+    const url = new URL(request.url);
+    return env.GATEWAY.fetch("http://orders.test" + url.pathname, { cf: { tlsClientAuth: JSON.parse(request.headers.get("x-forge")) } });
+  },
+};`;
+
 let acme: TrustDomainPki;
 let orders: Upstream;
 let gateway: LocalGateway;
@@ -41,7 +49,15 @@ beforeAll(async () => {
     meshConfigYaml(acme) +
     serviceYaml("orders", "orders.internal", orders, "orders.test") +
     policyYaml("AuthorizationPolicy", "orders", "frontend-only", `  rules: [{ from: [{ source: { principals: ["acme.test/ns/shop/sa/frontend"] } }] }]`);
-  gateway = await startLocalGateway({ scriptPath: await bundleWorker(), port: 0, workers: [caller("frontend", FRONTEND), caller("intruder", INTRUDER)] });
+  gateway = await startLocalGateway({
+    scriptPath: await bundleWorker(),
+    port: 0,
+    workers: [
+      caller("frontend", FRONTEND),
+      caller("intruder", INTRUDER),
+      { name: "forger", modules: true, script: FORGING_SCRIPT, compatibilityDate: "2026-04-01", serviceBindings: { GATEWAY: { name: "gateway", props: { team: "shop" } } } },
+    ],
+  });
   await gateway.seed(await compileConfig(config));
 });
 
@@ -74,6 +90,20 @@ describe("a service binding's ctx.props at the ingress", () => {
   it("cannot be claimed over HTTP: no props, no certificate, so MUTUAL refuses", async () => {
     const before = orders.requests.length;
     const response = await requestOverHttp(gateway.url, "/orders/1", { host: "orders.test", headers: { "x-mesh-peer-principal": FRONTEND, "x-spiffe-id": FRONTEND } });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: "peer_authentication_required", flags: "UAEX" });
+    expect(orders.requests.length).toBe(before);
+  });
+});
+
+describe("request.cf from a binding", () => {
+  it("is not believed when the binding carries props: a victim's certificate in tlsClientAuth proves nothing", async () => {
+    const frontend = await acme.workload(FRONTEND);
+    const sf = (bytes: Uint8Array) => `:${Buffer.from(bytes).toString("base64")}:`;
+    const forged = JSON.stringify({ certPresented: "1", certVerified: "SUCCESS", certRevoked: "0", certRFC9440: sf(der(frontend.leaf)), certChainRFC9440: sf(der(frontend.chain[1]!)) });
+    const before = orders.requests.length;
+    const target = await gateway.mf.getWorker("forger");
+    const response = (await target.fetch("http://caller.internal/orders/1", { headers: { "x-forge": forged } })) as unknown as Response;
     expect(response.status).toBe(403);
     expect(await response.json()).toMatchObject({ error: "peer_authentication_required", flags: "UAEX" });
     expect(orders.requests.length).toBe(before);

@@ -217,7 +217,7 @@ describe("path parameters (`;`) and DENY", () => {
   });
 
   it("dot segments hidden behind parameters (`..;`) are resolved before a DENY judges the path", () => {
-    for (const path of ["/x/..;/admin", "/public/..;/admin/users", "/a/.;/../admin"]) {
+    for (const path of ["/x/..;/admin", "/public/..;/admin/users", "/a/.;/../admin", "/;/admin", "/;x=1/admin/secret"]) {
       expect(evaluateAuthorization([denyAdmin], request({ path })).decision, path).toMatchObject({ allowed: false, reason: "deny-matched" });
     }
   });
