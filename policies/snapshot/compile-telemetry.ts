@@ -104,8 +104,15 @@ function accessLogSettingsOf(telemetry: TelemetryResource, name: string, issues:
       return;
     }
     applied = index;
-    if (entry.disabled !== undefined) settings.disabled = entry.disabled;
-    if (entry.filter !== undefined) settings.filter = entry.filter.expression;
+    if ((entry.providers ?? []).length > 0) {
+      // Istio: an entry that names its provider sets it whole: enabled unless `disabled: true`,
+      // with its own filter or none (an empty filter clears an inherited one).
+      settings.disabled = entry.disabled === true;
+      settings.filter = entry.filter?.expression ?? "";
+    } else {
+      if (entry.disabled !== undefined) settings.disabled = entry.disabled;
+      if (entry.filter !== undefined) settings.filter = entry.filter.expression;
+    }
   });
 
   const annotations = telemetry.metadata.annotations ?? {};

@@ -4,7 +4,8 @@ import type { ConfigIssue } from "../../../policies/errors.js";
 import { compileSnapshot } from "../../../policies/snapshot/compile.js";
 import { ACCESS_LOG_FIELDS_ANNOTATION, ACCESS_LOG_SAMPLING_ANNOTATION } from "../../../policies/snapshot/compile-telemetry.js";
 import { Snapshot } from "../../../policies/snapshot/schema.js";
-import { telemetryLevels } from "../../../gateway/telemetry/access-log-policy.js";
+import { accessLogPolicyFor, telemetryLevels } from "../../../gateway/telemetry/access-log-policy.js";
+import { parseGatewaySettings } from "../../../gateway/env.js";
 
 /**
  * Istio's Telemetry resource, access logging only: what the parser and compiler accept, what
@@ -107,12 +108,30 @@ describe("Telemetry: where it applies", () => {
     expect(Snapshot.parse(snapshot)).toEqual(snapshot);
     expect(snapshot!.telemetry).toEqual({
       accessLogging: {
-        mesh: { telemetry: "istio-system/mesh-default", filter: "response.code >= 400", samplingPercentage: 25 },
+        // An entry naming its provider sets it whole (Istio): enabled, with its filter.
+        mesh: { telemetry: "istio-system/mesh-default", disabled: false, filter: "response.code >= 400", samplingPercentage: 25 },
         gateways: [{ telemetry: "edge/edge-only", selector: { tier: "edge" }, fields: ["request_id", "route_name"] }],
       },
     });
     expect(telemetryLevels(snapshot!, { istio: "ingressgateway", tier: "edge" }).map((level) => level.telemetry)).toEqual(["istio-system/mesh-default", "edge/edge-only"]);
     expect(telemetryLevels(snapshot!, { istio: "ingressgateway" }).map((level) => level.telemetry)).toEqual(["istio-system/mesh-default"]);
+  });
+
+  it("an entry naming the provider turns logging back on and clears an inherited filter, as Istio's merge does", async () => {
+    const edge = parseGatewaySettings({ MESH_GATEWAY_LABELS: "istio=ingressgateway,tier=edge" });
+    const other = parseGatewaySettings({ MESH_GATEWAY_LABELS: "istio=ingressgateway" });
+    const line = { response_code: 200, method: "GET", path: "/" };
+    const meshOff = telemetry("mesh-default", "istio-system", "  accessLogging:\n  - providers: [{ name: envoy }]\n    disabled: true");
+    const meshErrorsOnly = telemetry("mesh-default", "istio-system", '  accessLogging:\n  - providers: [{ name: envoy }]\n    filter: { expression: "response.code >= 500" }');
+    const edgeNamesProvider = telemetry("edge-on", "edge", "  selector: { matchLabels: { tier: edge } }\n  accessLogging: [{ providers: [{ name: envoy }] }]");
+    const edgeInherits = telemetry("edge-on", "edge", "  selector: { matchLabels: { tier: edge } }\n  accessLogging: [{ match: { mode: CLIENT } }]");
+
+    const on = (await compile(meshOff + edgeNamesProvider)).snapshot!;
+    expect(accessLogPolicyFor(edge, on).apply(line, () => 0)).toBeDefined();
+    expect(accessLogPolicyFor(other, on).apply(line, () => 0)).toBeUndefined();
+    // Naming the provider again clears the mesh's filter; an entry without providers inherits it.
+    expect(accessLogPolicyFor(edge, (await compile(meshErrorsOnly + edgeNamesProvider)).snapshot!).apply(line, () => 0)).toBeDefined();
+    expect(accessLogPolicyFor(edge, (await compile(meshErrorsOnly + edgeInherits)).snapshot!).apply(line, () => 0)).toBeUndefined();
   });
 
   it("warns about a namespace Telemetry without a selector and a SERVER-only entry, which no gateway uses", async () => {

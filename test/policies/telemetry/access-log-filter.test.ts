@@ -28,6 +28,20 @@ describe("access-log filter (Istio Telemetry CEL)", () => {
     expect(compileAccessLogFilter("response.code")(ok)).toBe(false);
   });
 
+  it("absorbs an error in || and && when the other side decides, in either order (CEL)", () => {
+    const noPeer = "connection.uri_san_peer_certificate.startsWith('spiffe://a')";
+    expect(compileAccessLogFilter(`${noPeer} || response.code >= 500`)(failed)).toBe(true);
+    expect(compileAccessLogFilter(`response.code >= 500 || ${noPeer}`)(failed)).toBe(true);
+    expect(compileAccessLogFilter(`${noPeer} && response.code >= 500`)(ok)).toBe(false);
+    expect(compileAccessLogFilter(`response.code >= 500 && ${noPeer}`)(ok)).toBe(false);
+    // Neither side decides: an error, so the line is not logged.
+    expect(compileAccessLogFilter(`${noPeer} || response.code >= 500`)(ok)).toBe(false);
+  });
+
+  it("treats a regex computed from the request that is no regex as no match, never a failure", () => {
+    expect(compileAccessLogFilter("request.url_path.matches(xds.route_name)")({ ...ok, "xds.route_name": "(" })).toBe(false);
+  });
+
   it.each([
     ["response.status >= 400", /unknown attribute 'response.status'/],
     ["response.code >=", /unexpected 'end'/],
@@ -35,6 +49,8 @@ describe("access-log filter (Istio Telemetry CEL)", () => {
     ["'open", /unterminated string/],
     ["response.code @ 1", /unexpected character '@'/],
     ["(response.code == 1", /expected \)/],
+    ["request.path.matches('(')", /invalid regex '\(' in matches\(\)/],
+    ["request.scheme == 'https'", /unknown attribute 'request.scheme'/],
   ])("rejects %s when compiled, with a code", (expression, message) => {
     let caught: unknown;
     try {
