@@ -1,3 +1,4 @@
+import { ownedHeadersOf } from "../../policies/identity/identity-headers.js";
 import { jwtSvidLocationsOf, locationKey, type TokenLocation } from "../../policies/identity/token-location.js";
 import type { JWK } from "jose";
 import { selectPolicies, type ApplicablePolicies } from "../../policies/authz/scope.js";
@@ -19,16 +20,7 @@ import type { GatewaySettings } from "../env.js";
  */
 
 /** Identity headers only the gateway may set: whatever a client sends under these names is dropped. */
-export const IDENTITY_HEADERS = [
-  "x-forwarded-client-cert",
-  "x-mesh-proxy-auth",
-  "x-spiffe-id",
-  "client-cert",
-  "client-cert-chain",
-  "x-mesh-peer-principal",
-  "x-mesh-peer-authentication",
-  "x-mesh-request-principal",
-] as const;
+export { IDENTITY_HEADERS } from "../../policies/identity/identity-headers.js";
 
 export const DEFAULT_GATEWAY_SERVICE_ACCOUNT = "istio-ingressgateway-service-account";
 const DEFAULT_PATHS: PathNormalizationOptions = { normalization: "BASE", escapedSlashes: "REJECT" };
@@ -101,14 +93,7 @@ export class SnapshotSecurity {
     this.jwtSvidLocations = jwtSvidLocationsOf(config);
     this.jwtSvidLocationKeys = new Set(this.jwtSvidLocations.map(locationKey));
     this.trustDomains = config ? [config.trustDomain, ...config.trustDomainAliases] : [];
-    const owned = new Set<string>(IDENTITY_HEADERS);
-    for (const policy of config?.requestAuthentications ?? []) {
-      for (const rule of policy.jwtRules) {
-        if (rule.outputPayloadToHeader) owned.add(rule.outputPayloadToHeader);
-        for (const output of rule.outputClaimToHeaders) owned.add(output.header);
-      }
-    }
-    this.ownedHeaders = owned;
+    this.ownedHeaders = ownedHeadersOf(config);
     for (const compiled of config?.trustBundles ?? []) {
       const x509Authorities = compiled.x509Authorities.map((base64) => new X509Certificate(base64ToBytes(base64)!));
       this.staticBundles.set(compiled.trustDomain, { trustDomain: compiled.trustDomain, x509Authorities, jwtAuthorities: compiled.jwtAuthorities as JWK[] });

@@ -1,3 +1,5 @@
+import { isLoopbackAddress } from "../snapshot/hosts.js";
+import { ownedHeadersOf } from "../identity/identity-headers.js";
 import { EgressCredentialTable } from "../egress/credentials.js";
 import { OutboundHosts, PASSTHROUGH_GATEWAY } from "../egress/outbound.js";
 import { IdentityError } from "../identity/errors.js";
@@ -71,7 +73,10 @@ export function explainRequest(snapshot: Snapshot, input: ExplainRequestInput, o
   if (!built.ok) throw new ExplainInputError(built.message);
   const labels = options.labels ?? DEFAULT_GATEWAY_LABELS;
   const egress = options.egress ?? labels.istio === "egressgateway";
-  let request = egress ? targetOfRequestUrl(built.view, data.url) : built.view;
+  const asSent = egress ? targetOfRequestUrl(built.view, data.url) : built.view;
+  // The headers the gateway owns are removed before routing and authorization see the request (identity-sanitize).
+  const owned = ownedHeadersOf(snapshot.security);
+  let request: RequestView = { ...asSent, header: (name) => (owned.has(name.toLowerCase()) ? null : asSent.header(name)) };
   const table = createRoutingTable(snapshot, labels);
 
   const explanation: Explanation = {
@@ -107,7 +112,14 @@ export function explainRequest(snapshot: Snapshot, input: ExplainRequestInput, o
   };
 
   if (request.path.startsWith(MESH_PREFIX)) {
-    explanation.outcomes.push({ status: null, flag: null, probability: 1, description: `${MESH_PREFIX} is the gateway's own prefix (health and diagnostics): answered by the gateway, never routed` });
+    // Answered by the gateway itself (gateway/stages/mesh-endpoints.ts), never routed.
+    const own: Record<string, string> = { "/__mesh/healthz": "the served config version", "/__mesh/metrics": "Prometheus text (401 without MESH_METRICS_TOKEN when one is set)" };
+    const path = request.path.split("?")[0]!;
+    explanation.outcomes.push(
+      own[path] !== undefined
+        ? { status: 200, flag: null, probability: 1, description: `mesh_endpoint: ${path} is the gateway's own endpoint: ${own[path]}; never routed` }
+        : { status: 404, flag: null, probability: 1, description: `mesh_endpoint: no gateway endpoint at ${path}; the ${MESH_PREFIX} prefix is never routed` },
+    );
     return explanation;
   }
   // Path normalisation, before routing and authorization, as the gateway's pathNormalization stage.
@@ -252,7 +264,13 @@ export function explainRequest(snapshot: Snapshot, input: ExplainRequestInput, o
     }
     credentialDenial = (destination) => {
       const credential = destination.egressCredential;
-      if (!credential?.workloadIdentity) return undefined;
+      if (!credential) return undefined;
+      // The egress's run-time refusal of cleartext comes first (egress/stages/outbound-credentials.ts).
+      const cluster = clusters[destination.cluster];
+      if (cluster && cluster.scheme !== "https" && cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address))) {
+        return { stage: "egress_credential", status: 503, flag: null, detail: "credential_insecure", message: `EgressCredential ${credential.name}: ${cluster.key} is plain HTTP to a non-loopback address; its credentials are only sent over TLS` };
+      }
+      if (!credential.workloadIdentity) return undefined;
       const caller = verdictOf(destination.cluster).peerAuthentication.peer;
       if (caller === null) {
         return { stage: "egress_credential", status: 401, flag: null, detail: "outbound_identity_unavailable", message: `EgressCredential ${credential.name} sends the caller's identity to '${destination.host}': call as a workload (X.509-SVID, JWT-SVID or a service binding)` };

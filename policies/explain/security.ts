@@ -159,12 +159,20 @@ export function explainSecurity(question: SecurityQuestion): SecurityVerdict {
   } else if (verdict.requestAuthentication.tokensPresent.length > 0) {
     assume(
       `the request carries a token (${verdict.requestAuthentication.tokensPresent.join(", ")}); explain cannot verify it and treats the request as having no verified token: ` +
-        "give requestPrincipal for a valid one; an invalid one is 401 UAEX jwt_authn_access_denied",
+        "give requestPrincipal for a valid end-user JWT, or peer with via jwt-svid for a JWT-SVID; an invalid one is 401 UAEX jwt_authn_access_denied",
     );
   }
   if (spiffeId && question.peer!.via === "jwt-svid" && !peer) {
-    peer = spiffeId;
-    assume(`the request carries a valid JWT-SVID for ${spiffeId.uri} in Authorization: Bearer, addressed to this gateway, of a trust domain whose JWT keys the mesh has`);
+    const where = jwtSvidLocationsOf(config).map(describeLocation).join(" or ");
+    // The gateway reads a JWT-SVID only of a trust domain whose JWT keys the mesh has (request-authentication.ts, verifiesJwtSvidsOf).
+    const domain = config.trustDomainAliases.includes(spiffeId.trustDomain) ? config.trustDomain : spiffeId.trustDomain;
+    const bundle = config.trustBundles.find((candidate) => candidate.trustDomain === domain);
+    if (bundle && (bundle.jwtAuthorities.length > 0 || bundle.url !== undefined)) {
+      peer = spiffeId;
+      assume(`the request carries a valid JWT-SVID for ${spiffeId.uri} in ${where}, addressed to this gateway`);
+    } else {
+      assume(`a JWT-SVID of trust domain '${spiffeId.trustDomain}' is ignored: the mesh has no JWT-SVID keys for it, so the request has no peer`);
+    }
   }
   verdict.peerAuthentication.peer = peer?.uri ?? null;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { explainRequest, ExplainInputError } from "../../../policies/explain/explain.js";
 import { BASE_YAML, compileOrThrow, virtualService } from "../fixtures.js";
+import { createTrustDomainPki } from "../identity/pki.js";
 
 /**
  * explain's security: peer authentication, request authentication and authorization, in the
@@ -110,8 +111,16 @@ describe("explain: security", () => {
     expect(ignored.security[0]!.peerAuthentication.peer).toBeNull();
     expect(ignored.security[0]!.assumptions.join("\n")).toContain("DISABLE");
     expect(ignored.outcomes[0]).toMatchObject({ status: 401, flag: "RBAC" });
-    // A JWT-SVID is read even then.
-    expect(explainRequest(disabled, { url: url("/"), peer: { principal: FRONTEND, via: "jwt-svid" } }).outcomes[0]!.status).toBeNull();
+    // A JWT-SVID is read even then, if the mesh has JWT-SVID keys for its trust domain; this mesh has none.
+    const keyless = explainRequest(disabled, { url: url("/"), peer: { principal: FRONTEND, via: "jwt-svid" } });
+    expect(keyless.security[0]!.peerAuthentication.peer).toBeNull();
+    expect(keyless.security[0]!.assumptions.join("\n")).toContain("the mesh has no JWT-SVID keys for it");
+    const pki = await createTrustDomainPki("acme.test");
+    const withKeys = await compileOrThrow(
+      BASE_YAML + MESH.replace("spec: { trustDomain: acme.test }", `spec: { trustDomain: acme.test, trustBundles: [{ trustDomain: acme.test, spiffeBundle: ${JSON.stringify(pki.bundleDocument)} }] }`) + ROUTES +
+        policy("PeerAuthentication", "shop", "off", `  mtls: { mode: DISABLE }`) + policy("AuthorizationPolicy", "shop", "any-peer", `  action: ALLOW\n  rules: [{ from: [{ source: { principals: ["*"] } }] }]`),
+    );
+    expect(explainRequest(withKeys, { url: url("/"), peer: { principal: FRONTEND, via: "jwt-svid" } }).outcomes[0]!.status).toBeNull();
   });
 
   it("a request principal is assumed verified when a jwtRule names its issuer; another issuer is 401 UAEX; claims reach `when`", async () => {
@@ -286,5 +295,80 @@ spec:
     expect(passed.egress).toMatchObject({ kind: "passthrough", outboundTrafficPolicy: "ALLOW_ANY", cluster: "PassthroughCluster|api.elsewhere.test|80" });
     expect(passed.outcomes[0]).toMatchObject({ status: null, probability: 1 });
     expect(passed.security[0]!.namespace).toBe("istio-system");
+  });
+});
+
+describe("explain sees the request as the gateway's stages do", () => {
+  it("hides the identity headers the gateway owns from routing and authorization", async () => {
+    const snapshot = await compileOrThrow(
+      BASE_YAML +
+        MESH +
+        virtualService(
+          "reviews",
+          `hosts: [reviews.example.com]
+gateways: [edge/public]
+http:
+- name: claims-admin
+  match: [{ headers: { x-spiffe-id: { exact: "spiffe://acme.test/ns/shop/sa/admin" } } }]
+  directResponse: { status: 418 }
+- name: all
+  route: [{ destination: { host: reviews.shop.internal, subset: v1 } }]`,
+        ),
+    );
+    const explained = explainRequest(snapshot, { url: url("/"), headers: { "x-spiffe-id": "spiffe://acme.test/ns/shop/sa/admin" } });
+    expect(explained.routes.find((route) => route.verdict === "matched")?.name).toBe("all");
+  });
+
+  it("answers the gateway's own endpoints with their status", async () => {
+    const snapshot = await snapshotWith("");
+    expect(explainRequest(snapshot, { url: url("/__mesh/healthz") }).outcomes).toEqual([expect.objectContaining({ status: 200 })]);
+    expect(explainRequest(snapshot, { url: url("/__mesh/nothing") }).outcomes).toEqual([expect.objectContaining({ status: 404, description: expect.stringContaining("mesh_endpoint") })]);
+  });
+});
+
+describe("explain at the egress: credentials", () => {
+  it("says 503 credential_insecure where the egress would refuse to send a credential in cleartext", async () => {
+    const snapshot = await compileOrThrow(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: pay, namespace: external }
+spec:
+  hosts: [api.pay.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 443, name: https, protocol: HTTPS }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: pay, namespace: external }
+spec:
+  host: api.pay.test
+  subsets: [{ name: plain, trafficPolicy: { tls: { mode: DISABLE } } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: egress, namespace: istio-system }
+spec:
+  selector: { istio: egressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: [pay.alias.test] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: alias, namespace: istio-system }
+spec:
+  hosts: [pay.alias.test]
+  gateways: [egress]
+  http: [{ route: [{ destination: { host: api.pay.test, subset: plain, port: { number: 443 } } }] }]
+---
+apiVersion: mesh.istio.io/v1alpha1
+kind: EgressCredential
+metadata: { name: pay, namespace: istio-system }
+spec:
+  hosts: [api.pay.test]
+  inject: { secretName: PAY_KEY }
+`);
+    const labels = { istio: "egressgateway" };
+    expect(explainRequest(snapshot, { url: "http://pay.alias.test/v1" }, { labels }).outcomes).toEqual([expect.objectContaining({ status: 503, description: expect.stringContaining("credential_insecure") })]);
+    expect(explainRequest(snapshot, { url: "http://api.pay.test/v1" }, { labels }).outcomes[0]!.status).toBeNull();
   });
 });
