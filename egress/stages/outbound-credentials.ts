@@ -5,7 +5,7 @@ import { parseSpiffeId } from "../../policies/identity/spiffe-id.js";
 import type { Snapshot } from "../../policies/snapshot/schema.js";
 import { EgressCredentialTable } from "../../policies/egress/credentials.js";
 import { PASSTHROUGH_CLUSTER } from "../../policies/egress/outbound.js";
-import { isLoopbackAddress } from "../../policies/snapshot/hosts.js";
+import { isCleartextOffMachine } from "../../policies/snapshot/hosts.js";
 import type { OutboundJwtSvidMinter } from "../outbound-identity.js";
 import { maskSecretInStream } from "../secret-redaction.js";
 
@@ -34,7 +34,7 @@ export function outboundCredentials(minter: OutboundJwtSvidMinter, now: () => nu
     if (!credential) return next();
     // The backstop of the compile-time check: a credential never leaves in cleartext (plain HTTP
     // to anything but loopback), whatever routing, subsets or wildcards made of the cluster.
-    if (cluster.scheme !== "https" && cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address))) {
+    if (isCleartextOffMachine(cluster)) {
       throw new GatewayError(503, undefined, "credential_insecure", `EgressCredential ${credential.name}: ${cluster.key} is plain HTTP to a non-loopback address; its credentials are only sent over TLS`);
     }
 

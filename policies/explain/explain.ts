@@ -1,4 +1,4 @@
-import { isLoopbackAddress } from "../snapshot/hosts.js";
+import { isCleartextOffMachine } from "../snapshot/hosts.js";
 import { ownedHeadersOf } from "../identity/identity-headers.js";
 import { EgressCredentialTable } from "../egress/credentials.js";
 import { OutboundHosts, PASSTHROUGH_GATEWAY } from "../egress/outbound.js";
@@ -267,7 +267,7 @@ export function explainRequest(snapshot: Snapshot, input: ExplainRequestInput, o
       if (!credential) return undefined;
       // The egress's run-time refusal of cleartext comes first (egress/stages/outbound-credentials.ts).
       const cluster = clusters[destination.cluster];
-      if (cluster && cluster.scheme !== "https" && cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address))) {
+      if (cluster && isCleartextOffMachine(cluster)) {
         return { stage: "egress_credential", status: 503, flag: null, detail: "credential_insecure", message: `EgressCredential ${credential.name}: ${cluster.key} is plain HTTP to a non-loopback address; its credentials are only sent over TLS` };
       }
       if (!credential.workloadIdentity) return undefined;

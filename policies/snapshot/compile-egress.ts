@@ -3,7 +3,7 @@ import { OUTBOUND_JWT_TTL } from "../resources/egress-credential.js";
 import type { DestinationRuleResource, EgressCredentialResource, ServiceEntryResource } from "../resources/resource.js";
 import { resourceRefOf } from "../resources/resource.js";
 import { ClusterRegistry } from "./compile-clusters.js";
-import { hostMatchesPattern, hostPatternsIntersect, isLoopbackAddress } from "./hosts.js";
+import { hostMatchesPattern, hostPatternsIntersect, isCleartextOffMachine } from "./hosts.js";
 import type { Cluster, CompiledEgressCredential, EgressTable, ExternalService } from "./schema.js";
 
 /**
@@ -151,7 +151,7 @@ function plainHttpCluster(registry: ClusterRegistry, external: readonly ServiceE
       for (const port of entry.spec.ports) {
         const resolved = registry.resolve({ host: concrete, port: { number: port.number } });
         if (!resolved.ok || resolved.cluster.scheme === "https") continue;
-        if (resolved.cluster.endpoints.length === 0 || resolved.cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address))) return `${concrete} port ${port.number}`;
+        if (resolved.cluster.endpoints.length === 0 || isCleartextOffMachine(resolved.cluster)) return `${concrete} port ${port.number}`;
       }
     }
   }

@@ -47,3 +47,8 @@ export function normaliseRequestHost(authority: string): string {
 export function isLoopbackAddress(address: string): boolean {
   return address === "localhost" || address === "::1" || address === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
 }
+
+/** Whether a request to the cluster would leave the machine as plain HTTP (so a credential must not go with it). */
+export function isCleartextOffMachine(cluster: { scheme: "http" | "https"; endpoints: readonly { address: string }[] }): boolean {
+  return cluster.scheme !== "https" && cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address));
+}

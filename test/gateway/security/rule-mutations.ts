@@ -905,7 +905,7 @@ export const MUTATIONS: Mutation[] = [
   {
     "rule": "egress: credentials refused at run time over plain HTTP off the machine",
     "file": "egress/stages/outbound-credentials.ts",
-    "find": "if (cluster.scheme !== \"https\" && cluster.endpoints.some((endpoint) => !isLoopbackAddress(endpoint.address))) {",
+    "find": "if (isCleartextOffMachine(cluster)) {",
     "replace": "if (false) {",
     "tests": [
       "test/egress/cleartext-guard.test.ts"
