@@ -19,7 +19,12 @@ export function meshEndpoints(source: SnapshotSource): MiddlewareHandler<Gateway
       return c.json(body, config ? 200 : 503);
     }
     const telemetry = c.get("telemetry");
-    if (path === "/__mesh/metrics" && telemetry) return serveMetrics(c, telemetry, source);
+    if (path === "/__mesh/metrics" && telemetry) {
+      // Follow the store first, as any request would: mesh_config_age_seconds then says how stale
+      // the config is (it grows only when KV fails), not how long the gateway has been idle.
+      await source.get(c.env.MESH_CONFIG, Date.now());
+      return serveMetrics(c, telemetry, source);
+    }
     // The same shape as every answer the gateway makes itself: error is the response_code_details.
     return c.json({ error: "mesh_endpoint", message: `no gateway endpoint at ${path}`, flags: "-" }, 404);
   };

@@ -223,6 +223,18 @@ describe("Istio standard metrics at /__mesh/metrics", () => {
     expect(age.samples[0]!.value).toBeLessThan(60);
     expect(metrics.get("process_start_time_seconds")!.samples[0]!.value).toBeGreaterThan(1.6e9);
   });
+
+  it("keeps mesh_config_age_seconds near 0 on an idle gateway whose store answers: a scrape follows the store too", async () => {
+    const idle = await startTestGateway(gatewayYaml(), { bindings: { MESH_CONFIG_TTL_MS: "100" } });
+    try {
+      await idle.fetch("/__mesh/healthz");
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const text = await (await idle.fetch("/__mesh/metrics")).text();
+      expect(only(parseExposition(text).get("mesh_config_age_seconds")!.samples, {}).value).toBeLessThan(0.5);
+    } finally {
+      await idle.close();
+    }
+  });
 });
 
 describe("metrics token", () => {
