@@ -57,6 +57,8 @@ export interface Upstream extends UpstreamIdentity {
   port: number;
   /** Every request received, in arrival order (including ones answered by a failure). */
   readonly requests: RecordedRequest[];
+  /** TCP connections accepted so far (a connection that never sends a request shows only here). */
+  connections(): number;
   /** Scripts the following requests; `null` restores the default handler. */
   setBehaviour(behaviour: UpstreamBehaviour | null): void;
   /** The next `times` requests get `status` (body `upstream <name> failing`), then normal answers. */
@@ -105,7 +107,9 @@ export async function startUpstream(options: StartUpstreamOptions): Promise<Upst
     });
   });
   server.keepAliveTimeout = 5_000;
+  let connections = 0;
   server.on("connection", (socket) => {
+    connections++;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
@@ -129,6 +133,7 @@ export async function startUpstream(options: StartUpstreamOptions): Promise<Upst
     host: "127.0.0.1",
     port,
     requests,
+    connections: () => connections,
     setBehaviour(next) {
       behaviour = next;
     },
