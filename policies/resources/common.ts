@@ -134,3 +134,13 @@ export const HeaderOperations = istioObject({
   response: Headers.optional(),
 });
 export type HeaderOperations = z.infer<typeof HeaderOperations>;
+
+/**
+ * Istio's `exportTo`: here every resource is visible to every namespace (Istio's default, `*`),
+ * so `["*"]` is accepted as a no-op and anything narrower is refused rather than ignored.
+ */
+export const ExportTo = z
+  .array(z.string())
+  .refine((namespaces) => namespaces.length === 1 && namespaces[0] === "*", {
+    message: `exportTo other than ["*"] is ${UNSUPPORTED_FIELD_PREFIX}: every resource is visible to every namespace here (Istio's default)`,
+  });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Duration, HostName, istioObject, Labels } from "./common.js";
+import { Duration, HostName, istioObject, Labels, ExportTo } from "./common.js";
 
 /** networking.istio.io DestinationRule: how traffic to a service (and its subsets) is handled. */
 
@@ -131,10 +131,11 @@ export const Subset = istioObject({
 export const DestinationRuleSpec = istioObject(
   {
     host: HostName,
+    exportTo: ExportTo.optional(),
     trafficPolicy: TrafficPolicy.optional(),
     subsets: z.array(Subset).optional(),
   },
-  ["exportTo", "workloadSelector"],
+  ["workloadSelector"],
 ).superRefine((rule, ctx) => {
   const seen = new Set<string>();
   rule.subsets?.forEach((subset, index) => {

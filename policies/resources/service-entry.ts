@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { HostName, istioObject, Labels, PortNumber } from "./common.js";
+import { HostName, istioObject, Labels, PortNumber, ExportTo } from "./common.js";
 
 /**
  * networking.istio.io ServiceEntry: with no Kubernetes, this is the service registry. Its
@@ -30,6 +30,7 @@ export const WorkloadEntry = istioObject(
 export const ServiceEntrySpec = istioObject(
   {
     hosts: z.array(HostName).min(1, "a ServiceEntry needs at least one host"),
+    exportTo: ExportTo.optional(),
     ports: z.array(ServicePort).min(1, "a ServiceEntry needs at least one port"),
     location: z.enum(["MESH_EXTERNAL", "MESH_INTERNAL"]).default("MESH_EXTERNAL"),
     resolution: z.enum(["STATIC", "DNS", "DNS_ROUND_ROBIN", "NONE"], {
@@ -37,6 +38,6 @@ export const ServiceEntrySpec = istioObject(
     }).default("NONE"),
     endpoints: z.array(WorkloadEntry).optional(),
   },
-  ["addresses", "workloadSelector", "exportTo", "subjectAltNames"],
+  ["addresses", "workloadSelector", "subjectAltNames"],
 );
 export type ServiceEntrySpec = z.infer<typeof ServiceEntrySpec>;

@@ -9,6 +9,7 @@ import {
   PortSelector,
   RegexString,
   StringMatch,
+  ExportTo,
 } from "./common.js";
 
 /** networking.istio.io VirtualService: how requests for a host are routed. */
@@ -178,9 +179,10 @@ export type HTTPRoute = z.infer<typeof HTTPRoute>;
 export const VirtualServiceSpec = istioObject(
   {
     hosts: z.array(HostName).min(1, "a VirtualService needs at least one host"),
+    exportTo: ExportTo.optional(),
     gateways: z.array(z.string().min(1)).optional(),
     http: z.array(HTTPRoute).optional(),
   },
-  ["tls", "tcp", "exportTo"],
+  ["tls", "tcp"],
 );
 export type VirtualServiceSpec = z.infer<typeof VirtualServiceSpec>;

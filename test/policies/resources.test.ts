@@ -71,6 +71,13 @@ describe("parseConfigText: rejection names the resource, the field and the reaso
     expect(issues[1]!.message).toMatch(/'tls' is not supported yet/);
   });
 
+  it("accepts exportTo: ['*'] (Istio's default, a no-op here) and refuses anything narrower, naming the field", () => {
+    expect(issuesOf(VS('  hosts: [a.test]\n  exportTo: ["*"]'))).toEqual([]);
+    const narrow = issuesOf(VS('  hosts: [a.test]\n  exportTo: ["."]'));
+    expect(narrow.map((issue) => issue.path)).toEqual(["spec.exportTo"]);
+    expect(narrow[0]!.message).toMatch(/exportTo other than \["\*"\] is not supported yet/);
+  });
+
   it("rejects unknown fields and bad values with the field path", () => {
     const issues = issuesOf(
       VS(`  hosts: [a.test]
