@@ -188,6 +188,16 @@ describe("npm start: the egress gateway on EGRESS_PORT (the README's egress tour
     expect(received.length).toBe(before);
   });
 
+  it("meshctl top shows the demo's live traffic from both gateways, found through MESH_HOME", async () => {
+    const top = await meshctl(["top", "--once", "--interval", "0"]);
+    expect(top.code, top.stderr).toBe(0);
+    expect(top.stdout).toMatch(/gateway mesh-ingress\s/);
+    expect(top.stdout).toMatch(/gateway mesh-egress\s/);
+    // The calls out and the blocked host of the tests above.
+    expect(top.stdout).toMatch(/^api\.partner\.test\s+unknown\s+\d+/m);
+    expect(top.stdout).toMatch(/^BlackHoleCluster\s+unknown\s+\d+/m);
+  });
+
   it("runs the README's egress commands as written (its port swapped): 200, then 502 NR, then 403 RBAC", async () => {
     const readme = await readFile(path.join(REPO_ROOT, "README.md"), "utf8");
     const section = readme.slice(readme.indexOf("### The way out: the egress gateway"));

@@ -124,3 +124,47 @@ describe("tracing", () => {
     expect(span!.status.code ?? 0).toBe(0);
   });
 });
+
+describe("tracing at the default sampling", () => {
+  it("starts a sampled trace when the request brings none: a root server span is exported", async () => {
+    const sampledGateway = await startTestGateway(
+      gatewayYaml() + serviceYaml("flaky.internal", [flaky]) + virtualServiceYaml("traced", ["traced.test"], `- route: [{ destination: { host: flaky.internal, subset: v1 } }]`),
+      { bindings: { MESH_OTLP_ENDPOINT: receiver.url } },
+    );
+    try {
+      flaky.reset();
+      expect((await sampledGateway.fetch("/root", { host: "traced.test" })).status).toBe(200);
+      const traceparent = flaky.requests.at(-1)!.headers.traceparent!;
+      expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      const spans = await receiver.spansOf(traceparent.slice(3, 35), 2);
+      const server = spans.find((span) => span.kind === SERVER)!;
+      expect(server.parentSpanId ?? "").toBe("");
+      expect(spans.find((span) => span.kind === CLIENT)!.parentSpanId).toBe(server.spanId);
+    } finally {
+      await sampledGateway.close();
+    }
+  });
+
+  it("never holds a response for the export: a collector that never answers delays nothing", async () => {
+    const sockets = new Set<import("node:net").Socket>();
+    const silent = (await import("node:net")).createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as import("node:net").AddressInfo).port;
+    const stuck = await startTestGateway(
+      gatewayYaml() + serviceYaml("flaky.internal", [flaky]) + virtualServiceYaml("traced", ["traced.test"], `- route: [{ destination: { host: flaky.internal, subset: v1 } }]`),
+      { bindings: { MESH_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } },
+    );
+    try {
+      for (let index = 0; index < 3; index++) {
+        const started = Date.now();
+        expect((await stuck.fetch("/", { host: "traced.test" })).status).toBe(200);
+        // The collector holds every export open for good; the answer does not wait for it.
+        expect(Date.now() - started).toBeLessThan(2000);
+      }
+    } finally {
+      await stuck.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+});
