@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv, StreamInfo } from "../../gateway/context.js";
 import { isQuietEndpoint } from "../../gateway/telemetry/access-log-policy.js";
+import { requestBodyBytes } from "../../gateway/telemetry/request-facts.js";
 import { whenResponseSent } from "../../gateway/telemetry/response-size.js";
 import type { RequestView } from "../../policies/routing/request-view.js";
 import { redactPathAndQuery } from "../../policies/telemetry/redact.js";
@@ -39,7 +40,7 @@ export function auditLog(write: (line: Record<string, unknown>) => void, now: ()
         method: c.req.method,
         path: redactPathAndQuery(url.pathname + url.search),
         status,
-        bytes_received: Number(c.req.header("content-length") ?? 0),
+        bytes_received: requestBodyBytes(c),
         bytes_sent: bytesSent,
         duration_ms: endMs - stream.startMs,
         decision,

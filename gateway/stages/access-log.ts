@@ -4,7 +4,7 @@ import type { GatewayEnv } from "../context.js";
 import { whenResponseSent } from "../telemetry/response-size.js";
 import { redactPathAndQuery } from "../../policies/telemetry/redact.js";
 import { accessLogPolicyFor, isQuietEndpoint } from "../telemetry/access-log-policy.js";
-import { destinationFacts } from "../telemetry/request-facts.js";
+import { destinationFacts, requestBodyBytes } from "../telemetry/request-facts.js";
 
 /**
  * The outermost stage: once the response is known, one JSON line with Envoy's default access
@@ -48,7 +48,7 @@ export function accessLog(write: (line: Record<string, unknown>) => void, now: (
       response_code: c.res.status,
       response_flags: flags,
       response_code_details: stream.detail ?? "via_upstream",
-      bytes_received: Number(c.req.header("content-length") ?? 0),
+      bytes_received: requestBodyBytes(c),
       bytes_sent: bytesSent,
       duration: now() - stream.startMs,
       upstream_service_time: stream.upstreamServiceTimeMs ?? null,

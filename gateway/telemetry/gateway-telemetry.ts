@@ -7,6 +7,7 @@ import {
   type Reporter,
   type WorkloadFacts,
 } from "../../policies/telemetry/istio-metrics.js";
+import { requestBodyBytes } from "./request-facts.js";
 import { MetricRegistry, type Counter, type Gauge } from "../../policies/telemetry/metric-registry.js";
 import { formatPrometheusText } from "../../policies/telemetry/prometheus-text.js";
 import { recordRouteRequest, registerRouteRequestMetrics, type RouteRequestMetrics } from "../../policies/telemetry/route-metrics.js";
@@ -185,11 +186,4 @@ export function otlpTracesUrl(endpoint: string): string {
   const url = new URL(endpoint);
   if (url.pathname === "" || url.pathname === "/") url.pathname = "/v1/traces";
   return url.toString();
-}
-
-function requestBodyBytes(c: Context<GatewayEnv>): number {
-  const body = c.get("body");
-  if (body?.kind === "buffered") return body.bytes.byteLength;
-  const declared = Number(c.req.header("content-length") ?? 0);
-  return Number.isFinite(declared) && declared > 0 ? declared : 0;
 }

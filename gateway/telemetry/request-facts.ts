@@ -55,3 +55,11 @@ function namespaceOf(cluster: Cluster): string {
   const slash = cluster.serviceEntry.indexOf("/");
   return slash > 0 ? cluster.serviceEntry.slice(0, slash) : "unknown";
 }
+
+/** The request body's size: the buffered bytes when the gateway buffered it (a chunked body too), else its Content-Length (0 without one). */
+export function requestBodyBytes(c: Context<GatewayEnv>): number {
+  const body = c.get("body");
+  if (body?.kind === "buffered") return body.bytes.byteLength;
+  const declared = Number(c.req.header("content-length") ?? 0);
+  return Number.isFinite(declared) && declared > 0 ? declared : 0;
+}

@@ -1,3 +1,4 @@
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACCESS_LOG_FIELDS } from "../../../policies/telemetry/access-log.js";
 import { startTestGateway, type TestGateway } from "../../support/gateway-fixture.js";
@@ -189,6 +190,28 @@ describe("access log protocol", () => {
     try {
       await gateway.fetch("/", { host: "app.test", headers: { "x-request-id": "proto-3" } });
       expect(await lineFor(gateway, "proto-3")).toMatchObject({ protocol: "HTTP/3" });
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+describe("access log bytes_received", () => {
+  it("is the body's size for a chunked request (no Content-Length), as the gateway buffered it", async () => {
+    const gateway = await startTestGateway(config(), { captureLogs: true });
+    try {
+      const body = "x".repeat(1234);
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = http.request({ host: gateway.url.hostname, port: gateway.url.port, path: "/", method: "POST", headers: { host: "app.test", "x-request-id": "chunked-1", "transfer-encoding": "chunked" } }, (response) => {
+          response.resume();
+          response.on("end", () => resolve(response.statusCode ?? 0));
+        });
+        request.on("error", reject);
+        request.write(body.slice(0, 600));
+        request.end(body.slice(600));
+      });
+      expect(status).toBe(200);
+      expect(await lineFor(gateway, "chunked-1")).toMatchObject({ bytes_received: 1234 });
     } finally {
       await gateway.close();
     }
