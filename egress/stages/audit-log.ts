@@ -38,7 +38,8 @@ export function auditLog(write: (line: Record<string, unknown>) => void, now: ()
         destination_host: request?.host ?? url.hostname,
         destination_port: request?.port ?? null,
         method: c.req.method,
-        path: redactPathAndQuery(url.pathname + url.search),
+        // The path as the gateway judged and sent it (normalised, rewritten), not a spelling of it.
+        path: redactPathAndQuery((c.get("outbound") as { pathAndQuery: string } | undefined)?.pathAndQuery ?? url.pathname + url.search),
         status,
         bytes_received: requestBodyBytes(c),
         bytes_sent: bytesSent,

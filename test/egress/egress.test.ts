@@ -181,3 +181,13 @@ describe("ALLOW_ANY (MeshConfig outboundTrafficPolicy)", () => {
     }
   });
 });
+
+describe("audit path", () => {
+  it("is the path the egress judged and sent, not the spelling the caller used", async () => {
+    const response = await egress.fetch("/v1/%63harges", { host: "api.stripe.test", method: "POST", headers: await viaProxy(api) });
+    expect(response.status).toBe(200);
+    expect(stripe.requests.at(-1)?.path).toBe("/v1/charges");
+    const audit = await waitForLog(egress, (line) => line.event === "egress_audit" && line.status === 200 && line.request_id === stripe.requests.at(-1)?.headers["x-request-id"]);
+    expect(audit.path).toBe("/v1/charges");
+  });
+});
