@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { formatXfccElement } from "../../policies/identity/xfcc.js";
 import type { GatewayEnv } from "../context.js";
 import { IDENTITY_HEADERS } from "../security/state.js";
-import { isMeshExternalCluster } from "../telemetry/external-destinations.js";
+import { isMeshExternalCluster } from "../../policies/egress/external-clusters.js";
 
 /**
  * What the upstream learns about the caller, from the gateway only (after every other header

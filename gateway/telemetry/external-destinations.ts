@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { Cluster, Snapshot } from "../../policies/snapshot/schema.js";
+import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER } from "../../policies/egress/outbound.js";
 import type { IstioRequestLabels } from "../../policies/telemetry/istio-metrics.js";
 import type { GatewayEnv } from "../context.js";
 
@@ -8,46 +8,20 @@ import type { GatewayEnv } from "../context.js";
  * nothing reports server-side for it: no `reporter="destination"` series for a cluster of a
  * `MESH_EXTERNAL` ServiceEntry or a passthrough cluster. And a call that has no registered
  * destination goes to one of Envoy's two virtual clusters, which Istio's stats name in
- * `destination_service_name` (with `destination_service` the host asked for and the
- * destination namespaces `unknown`), as "Monitoring Blocked and Passthrough External Service
- * Traffic" shows:
+ * `destination_service_name` (with the destination namespaces `unknown`), as "Monitoring Blocked
+ * and Passthrough External Service Traffic" shows:
  *
  *   REGISTRY_ONLY, undeclared host: route `block_all`, `BlackHoleCluster`, 502
  *   ALLOW_ANY, undeclared host:     route `allow_any`, `PassthroughCluster`
  *
- * The names are the egress registry's (egress/registry.ts sets them on the stream record and
- * the cluster keys, `PassthroughCluster|host|port`); they are repeated here so the shared chain
- * does not import the egress (test/egress/observability.test.ts checks they agree).
+ * The names are the egress lookup's (policies/egress/outbound.ts), which sets them on the stream
+ * record and the cluster keys, `PassthroughCluster|host|port`.
  */
-export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
-export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
+export { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER } from "../../policies/egress/outbound.js";
 
 export type VirtualCluster = typeof BLACKHOLE_CLUSTER | typeof PASSTHROUGH_CLUSTER;
 
 const PASSTHROUGH_PREFIX = `${PASSTHROUGH_CLUSTER}|`;
-
-/** Per snapshot, once: the `namespace/name` of every MESH_EXTERNAL ServiceEntry (the egress table's). */
-const externalServiceEntries = new WeakMap<Snapshot, ReadonlySet<string>>();
-
-function meshExternalServiceEntries(snapshot: Snapshot): ReadonlySet<string> {
-  let entries = externalServiceEntries.get(snapshot);
-  if (!entries) {
-    entries = new Set((snapshot.egress?.services ?? []).map((service) => service.serviceEntry));
-    externalServiceEntries.set(snapshot, entries);
-  }
-  return entries;
-}
-
-/**
- * Whether the cluster is outside the mesh: declared by a MESH_EXTERNAL ServiceEntry (routed by
- * a VirtualService at either gateway, or the egress's own passthrough to a declared host, the
- * `*.` wildcard's per-host clusters included: they keep their ServiceEntry), or an ALLOW_ANY
- * passthrough cluster. A set lookup: the set is built once per snapshot.
- */
-export function isMeshExternalCluster(snapshot: Snapshot | undefined, cluster: Cluster): boolean {
-  if (cluster.key.startsWith(PASSTHROUGH_PREFIX)) return true;
-  return snapshot !== undefined && meshExternalServiceEntries(snapshot).has(cluster.serviceEntry);
-}
 
 /**
  * The virtual cluster a request went to, if any: `BlackHoleCluster` when the egress refused an

@@ -14,7 +14,8 @@ import { recordRouteRequest, registerRouteRequestMetrics, type RouteRequestMetri
 import type { GatewayEnv } from "../context.js";
 import type { GatewaySettings } from "../env.js";
 import { analyticsDataPoint, analyticsDataset } from "./analytics-engine.js";
-import { isMeshExternalCluster, virtualClusterLabels, virtualClusterOf } from "./external-destinations.js";
+import { isMeshExternalCluster } from "../../policies/egress/external-clusters.js";
+import { virtualClusterLabels, virtualClusterOf } from "./external-destinations.js";
 import { OtlpExporter, parseHeaderList } from "./otlp-exporter.js";
 import { clusterFacts, requestFacts } from "./request-facts.js";
 import { requestSpans } from "./spans.js";

@@ -17,24 +17,6 @@ import { VirtualServiceSpec } from "./virtual-service.js";
 
 export const NETWORKING_API_VERSIONS = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
 
-const networking = <Kind extends string, Spec extends z.ZodType>(kind: Kind, spec: Spec) =>
-  istioObject({
-    apiVersion: z.enum(NETWORKING_API_VERSIONS as [string, ...string[]], {
-      error: () => `apiVersion for ${kind} must be one of ${NETWORKING_API_VERSIONS.join(", ")}`,
-    }),
-    kind: z.literal(kind),
-    metadata: Metadata,
-    spec: spec,
-  }, ["status"]);
-
-export const GatewayResource = networking("Gateway", GatewaySpec);
-export const VirtualServiceResource = networking("VirtualService", VirtualServiceSpec);
-export const DestinationRuleResource = networking("DestinationRule", DestinationRuleSpec);
-export const ServiceEntryResource = networking("ServiceEntry", ServiceEntrySpec);
-
-export const SECURITY_API_VERSIONS = ["security.istio.io/v1", "security.istio.io/v1beta1"];
-export const MESH_API_VERSIONS = ["mesh.istio.io/v1alpha1"];
-
 const versioned = <Kind extends string, Spec extends z.ZodType>(versions: string[], kind: Kind, spec: Spec) =>
   istioObject({
     apiVersion: z.enum(versions as [string, ...string[]], {
@@ -44,6 +26,16 @@ const versioned = <Kind extends string, Spec extends z.ZodType>(versions: string
     metadata: Metadata,
     spec: spec,
   }, ["status"]);
+
+const networking = <Kind extends string, Spec extends z.ZodType>(kind: Kind, spec: Spec) => versioned(NETWORKING_API_VERSIONS, kind, spec);
+
+export const GatewayResource = networking("Gateway", GatewaySpec);
+export const VirtualServiceResource = networking("VirtualService", VirtualServiceSpec);
+export const DestinationRuleResource = networking("DestinationRule", DestinationRuleSpec);
+export const ServiceEntryResource = networking("ServiceEntry", ServiceEntrySpec);
+
+export const SECURITY_API_VERSIONS = ["security.istio.io/v1", "security.istio.io/v1beta1"];
+export const MESH_API_VERSIONS = ["mesh.istio.io/v1alpha1"];
 
 export const AuthorizationPolicyResource = versioned(SECURITY_API_VERSIONS, "AuthorizationPolicy", AuthorizationPolicySpec);
 export const RequestAuthenticationResource = versioned(SECURITY_API_VERSIONS, "RequestAuthentication", RequestAuthenticationSpec);

@@ -71,35 +71,27 @@ export function compileAccessLogFilter(expression: string): AccessLogFilter {
 
   // CEL's logical operators absorb errors (a missing attribute, a type mismatch) when the other
   // side decides: `error || true` is true and `error && false` is false, in either order.
-  function or(): Node {
-    let left = and();
-    while (accept("op", "||")) {
-      const [a, b] = [left, and()];
+  function logical(operand: () => Node, op: "||" | "&&"): Node {
+    const decisive = op === "||";
+    let left = operand();
+    while (accept("op", op)) {
+      const [a, b] = [left, operand()];
       left = (x) => {
         const first = attempt(a, x);
-        if (first === true) return true;
+        if (first === decisive) return decisive;
         const second = attempt(b, x);
-        if (second === true) return true;
+        if (second === decisive) return decisive;
         if (first === undefined || second === undefined) throw new TypeMismatch();
-        return false;
+        return !decisive;
       };
     }
     return left;
   }
+  function or(): Node {
+    return logical(and, "||");
+  }
   function and(): Node {
-    let left = unary();
-    while (accept("op", "&&")) {
-      const [a, b] = [left, unary()];
-      left = (x) => {
-        const first = attempt(a, x);
-        if (first === false) return false;
-        const second = attempt(b, x);
-        if (second === false) return false;
-        if (first === undefined || second === undefined) throw new TypeMismatch();
-        return true;
-      };
-    }
-    return left;
+    return logical(unary, "&&");
   }
   function unary(): Node {
     if (accept("op", "!")) {

@@ -3,6 +3,7 @@ import type { TrustDomainPki } from "../policies/identity/pki.js";
 import { meshConfigYaml, pkiNow, PROXY_SECRET, viaProxy } from "../gateway/security/support.js";
 import { compileConfig } from "../support/gateway-fixture.js";
 import { parseExposition, total } from "../policies/telemetry/prometheus-parser.js";
+import { PAY_WITH_PLAIN_ALIAS_YAML } from "../support/egress-configs.js";
 import { startTestEgress, type TestEgress } from "./fixture.js";
 
 /**
@@ -20,38 +21,8 @@ const sent: string[] = [];
 
 const CONFIG = () =>
   meshConfigYaml(acme, "  outboundTrafficPolicy: { mode: ALLOW_ANY }") +
+  PAY_WITH_PLAIN_ALIAS_YAML +
   `
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: pay, namespace: external }
-spec:
-  hosts: [api.pay.test]
-  location: MESH_EXTERNAL
-  resolution: DNS
-  ports: [{ number: 443, name: https, protocol: HTTPS }]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: pay, namespace: external }
-spec:
-  host: api.pay.test
-  subsets: [{ name: plain, trafficPolicy: { tls: { mode: DISABLE } } }]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: egress, namespace: istio-system }
-spec:
-  selector: { istio: egressgateway }
-  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: [pay.alias.test] }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: alias, namespace: istio-system }
-spec:
-  hosts: [pay.alias.test]
-  gateways: [egress]
-  http: [{ route: [{ destination: { host: api.pay.test, subset: plain, port: { number: 443 } } }] }]
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -61,13 +32,6 @@ spec:
   location: MESH_EXTERNAL
   resolution: DNS
   ports: [{ number: 80, name: http, protocol: HTTP }]
----
-apiVersion: mesh.istio.io/v1alpha1
-kind: EgressCredential
-metadata: { name: pay, namespace: istio-system }
-spec:
-  hosts: [api.pay.test]
-  inject: { secretName: PAY_KEY, prefix: "Bearer " }
 `;
 
 beforeAll(async () => {

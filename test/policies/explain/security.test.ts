@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { explainRequest, ExplainInputError } from "../../../policies/explain/explain.js";
 import { BASE_YAML, compileOrThrow, virtualService } from "../fixtures.js";
 import { createTrustDomainPki } from "../identity/pki.js";
+import { PAY_WITH_PLAIN_ALIAS_YAML } from "../../support/egress-configs.js";
 
 /**
  * explain's security: peer authentication, request authentication and authorization, in the
@@ -328,45 +329,8 @@ http:
 
 describe("explain at the egress: credentials", () => {
   it("says 503 credential_insecure where the egress would refuse to send a credential in cleartext", async () => {
-    const snapshot = await compileOrThrow(`
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: pay, namespace: external }
-spec:
-  hosts: [api.pay.test]
-  location: MESH_EXTERNAL
-  resolution: DNS
-  ports: [{ number: 443, name: https, protocol: HTTPS }]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: pay, namespace: external }
-spec:
-  host: api.pay.test
-  subsets: [{ name: plain, trafficPolicy: { tls: { mode: DISABLE } } }]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: egress, namespace: istio-system }
-spec:
-  selector: { istio: egressgateway }
-  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: [pay.alias.test] }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: alias, namespace: istio-system }
-spec:
-  hosts: [pay.alias.test]
-  gateways: [egress]
-  http: [{ route: [{ destination: { host: api.pay.test, subset: plain, port: { number: 443 } } }] }]
----
-apiVersion: mesh.istio.io/v1alpha1
-kind: EgressCredential
-metadata: { name: pay, namespace: istio-system }
-spec:
-  hosts: [api.pay.test]
-  inject: { secretName: PAY_KEY }
-`);
+    const snapshot = await compileOrThrow(PAY_WITH_PLAIN_ALIAS_YAML);
+
     const labels = { istio: "egressgateway" };
     expect(explainRequest(snapshot, { url: "http://pay.alias.test/v1" }, { labels }).outcomes).toEqual([expect.objectContaining({ status: 503, description: expect.stringContaining("credential_insecure") })]);
     expect(explainRequest(snapshot, { url: "http://api.pay.test/v1" }, { labels }).outcomes[0]!.status).toBeNull();
